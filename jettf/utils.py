@@ -34,7 +34,8 @@ def atomic_path(path: PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not overwrite and path.exists():
         raise FileExistsError(f"{path} already exists and will not be overwritten")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Keep the suffix: Keras, h5py and pandas choose the format from it.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     os.unlink(tmp_name)  # the caller creates a file or a directory under this name
     tmp = Path(tmp_name)
