@@ -1,0 +1,162 @@
+"""The human report of a run: ``report.md`` with tables and PNG plots.
+
+It reads what the run wrote (``metrics.json`` content, per-stage histories,
+test predictions, average images) and puts the published figures of the same
+setup beside ours, so a physicist sees at once whether the result is in the
+expected range (generated samples have no detector simulation, so orderings,
+not absolute values, are expected to carry over; see ANCHORS.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+from jettf import plots
+from jettf.utils import atomic_path
+
+__all__ = ["write_report", "PUBLISHED"]
+
+# Published test-set figures for the setups the presets reproduce (ANCHORS.md).
+PUBLISHED = {
+    ("multiclass", "jetnet_images", "ensemble"): "Bassa et al. (000, Table 6): accuracy 0.7508, mean AUC 0.935",
+    ("binary", "jetnet_images", "ensemble"): "Bassa et al. (000, Tables 2-5): AUC g vs q/t/W/Z 0.871/0.950/0.973/0.974",
+    ("binary", "top_tagging_images", "effnet_s"): "Baruah et al. (002, Table 2): images only AUC 0.9773, "
+    "1/eps_B 536 at eps_S 30%; with global features AUC 0.9821, 1/eps_B 890 at 30%",
+    ("binary", "top_tagging_images", "lenet"): "Baruah et al. (002): LeNet with global features AUC 0.9824, "
+    "1/eps_B 951 at eps_S 30%",
+    ("binary", "quark_gluon_images", "resnet15"): "Andrews et al. (003, Table 5, CMS detector images): AUC 0.8076",
+}
+
+
+def _fmt(value, digits=4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{float(value):.{digits}g}" if abs(float(value)) >= 1000 else f"{float(value):.{digits}f}"
+
+
+def _ci(metrics: Mapping, *keys) -> str:
+    node = metrics.get("ci")
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return ""
+        node = node[key]
+    return f" [{_fmt(node[0])}, {_fmt(node[1])}]" if isinstance(node, Sequence) and len(node) == 2 else ""
+
+
+def _headline_rows(test: Mapping) -> list:
+    rows = [("accuracy", _fmt(test["accuracy"]))]
+    if "auc" in test:
+        rows += [
+            ("ROC AUC", _fmt(test["auc"]) + _ci(test, "auc")),
+            ("1/eps_B at eps_S = 0.3", _fmt(test["rejection"]["0.3"]) + _ci(test, "rejection", "0.3")),
+            ("1/eps_B at eps_S = 0.5", _fmt(test["rejection"]["0.5"]) + _ci(test, "rejection", "0.5")),
+            ("1/FPR at TPR = 0.7", _fmt(test["inverse_fpr_at_tpr_0.7"])),
+            ("max SIC", _fmt(test["max_sic"])),
+        ]
+    else:
+        rows.append(("mean one-vs-rest AUC", _fmt(test["auc_mean"]) + _ci(test, "auc_mean")))
+    return rows
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_report(
+    run_dir,
+    metrics: Mapping,
+    *,
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    histories: Mapping[str, Mapping],
+    average_images: Optional[Mapping[str, np.ndarray]] = None,
+    image_extent: Optional[float] = None,
+    source: str = "",
+) -> Path:
+    """Write ``report.md`` and its plots into ``run_dir``; returns the report path."""
+    run_dir = Path(run_dir)
+    plot_dir = run_dir / "plots"
+    classes = list(metrics["classes"])
+    test = metrics["test"]
+    signal = test.get("signal_class")
+    figures = {
+        "ROC curves": plots.plot_roc(y_true, probs, classes, plot_dir / "roc.png", signal_class=signal),
+        "Background rejection": plots.plot_rejection(
+            y_true, probs, classes, plot_dir / "rejection.png", signal_class=signal
+        ),
+        "Confusion matrix": plots.plot_confusion_matrix(y_true, probs, classes, plot_dir / "confusion_matrix.png"),
+        "Training curves": plots.plot_training_curves(list(histories.values()), plot_dir / "training_curves.png"),
+    }
+    if average_images:
+        figures["Average jet image per class"] = plots.plot_average_images(
+            average_images, image_extent, plot_dir / "average_images.png"
+        )
+
+    key = (metrics["task"], metrics["dataset"].split("/")[0], metrics["model"])
+    lines = [
+        f"# {metrics['task']} tagging: {metrics['model']} on {metrics['dataset']}",
+        "",
+        f"Classes: {', '.join(classes)}. {source}",
+        "",
+        "## Test set",
+        "",
+        _table(["figure", "value [95% bootstrap interval]"], _headline_rows(test)),
+        "",
+    ]
+    if key in PUBLISHED:
+        lines += [f"Published for this setup: {PUBLISHED[key]}.", ""]
+    if "per_class" in test:
+        rows = [
+            (c, _fmt(v["auc"]), _fmt(v["rejection"]["0.3"]), _fmt(v["rejection"]["0.5"]))
+            for c, v in test["per_class"].items()
+        ]
+        lines += ["One-vs-rest per class:", "", _table(["class", "AUC", "1/eps_B @ 0.3", "1/eps_B @ 0.5"], rows), ""]
+    matrix = test["confusion_matrix"]
+    lines += [
+        "Confusion matrix (rows: true class, columns: predicted):",
+        "",
+        _table(["true \\ predicted", *classes], [(c, *row) for c, row in zip(classes, matrix)]),
+        "",
+    ]
+    folds = metrics.get("folds") or []
+    if folds:
+        score = "auc" if "auc" in folds[0] else "auc_mean"
+        rows = [(i, _fmt(f["accuracy"]), _fmt(f[score])) for i, f in enumerate(folds)]
+        summary = metrics.get("folds_summary", {})
+        if summary:
+            rows.append(
+                (
+                    "mean ± std",
+                    f"{_fmt(summary['accuracy']['mean'])} ± {_fmt(summary['accuracy']['std'])}",
+                    f"{_fmt(summary[score]['mean'])} ± {_fmt(summary[score]['std'])}",
+                )
+            )
+        lines += ["## Cross-validation", "", _table(["fold", "accuracy", score], rows), ""]
+    lines += [
+        "## Model and speed",
+        "",
+        _table(
+            ["figure", "value"],
+            [
+                ("parameters", f"{metrics['params']:,}"),
+                ("inference, ms per 100 jets", _fmt(metrics["inference_ms_per_100_jets"], 3)),
+                ("training, images/s", _fmt(metrics["train_images_per_s"], 1)),
+            ],
+        ),
+        "",
+        "## Plots",
+        "",
+    ]
+    lines += [f"### {title}\n\n![{title}](plots/{Path(path).name})\n" for title, path in figures.items()]
+    with atomic_path(run_dir / "report.md") as tmp:
+        tmp.write_text("\n".join(lines))
+    return run_dir / "report.md"
