@@ -1,15 +1,17 @@
-"""Resumable fitting: epochs or rounds, with a checkpoint after every epoch.
+"""Resumable fitting driven by a schedule, with a checkpoint after every epoch.
 
-A *stage* (one fold, or the final fit) is a sequence of *segments*. In epoch
-mode (000's K-fold setup) there is one segment of a fixed number of epochs.
-In round mode (002, section 2.5) each round of the training split is one
-segment, trained until the validation loss has not improved for ``patience``
-epochs; the rounds repeat for several sweeps.
+A *stage* (one fold, or the final fit) follows a schedule object:
+:class:`jettf.data.RoundSchedule` for 002's rounds (each round trained until
+the validation loss has not improved for ``patience`` epochs), or
+:class:`EpochSchedule` for 000's fixed number of epochs per fold. Both expose
+``done``, ``current()`` (with ``name``, ``split`` and ``n_examples``),
+``end_epoch(val_loss) -> finished`` and JSON ``state_dict()`` /
+``load_state_dict()``.
 
-After every epoch the full model (weights and optimizer state) and a small
-progress document are written atomically to the stage's checkpoint folder,
-so killing the process loses at most the epoch in flight; :func:`fit_stage`
-picks up exactly there.
+After every epoch the full model (weights and optimizer state), the
+schedule's state and the history are written atomically to the stage's
+checkpoint folder, so killing the process loses at most the epoch in flight;
+:func:`fit_stage` resumes exactly there.
 """
 
 from __future__ import annotations
@@ -18,106 +20,93 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Optional
 
 import keras
-import numpy as np
 
 from jettf.utils import atomic_path, read_json, write_json
 
-__all__ = ["Segment", "fit_stage"]
+__all__ = ["EpochSchedule", "fit_stage"]
 
 
 @dataclasses.dataclass(frozen=True)
-class Segment:
-    """One stretch of training on one dataset.
-
-    Attributes:
-        name: shown in progress lines, e.g. ``"round 2/4 (sweep 1)"``.
-        make_dataset: zero-argument callable returning the training tf.data.Dataset.
-        max_epochs: upper bound on epochs in this segment.
-        patience: stop the segment when validation loss has not improved for this
-            many epochs (None: always run ``max_epochs``).
-        n_examples: jets per epoch, for images/s.
-    """
-
+class _Span:
     name: str
-    make_dataset: Callable
-    max_epochs: int
-    patience: Optional[int] = None
-    n_examples: int = 0
+    split: str
+    n_examples: int
+
+
+class EpochSchedule:
+    """A fixed number of epochs over one training split (000's K-fold scheme)."""
+
+    def __init__(self, epochs: int, split: str, n_examples: int):
+        if epochs < 1:
+            raise ValueError(f"EpochSchedule: epochs must be >= 1, got {epochs}")
+        self.epochs, self.epoch = int(epochs), 0
+        self.span = _Span(f"epochs on {split}", split, int(n_examples))
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.epochs
+
+    def current(self) -> _Span:
+        return self.span
+
+    def end_epoch(self, val_loss: float) -> bool:
+        self.epoch += 1
+        return self.done
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "epochs": self.epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("epochs") != self.epochs:
+            raise ValueError(f"EpochSchedule: saved plan has {state.get('epochs')} epochs, this one {self.epochs}")
+        self.epoch = int(state["epoch"])
 
 
 class _EpochCheckpoint(keras.callbacks.Callback):
-    """Tracks progress, early stopping and throughput; checkpoints every epoch."""
+    """Feeds the schedule, keeps the history and best model, checkpoints every epoch."""
 
-    def __init__(self, folder: Path, progress: dict, segment: Segment, log: Callable[[str], None], prefix: str):
+    def __init__(self, folder: Path, progress: dict, schedule, log: Callable[[str], None], prefix: str):
         super().__init__()
-        self.folder = folder
-        self.progress = progress
-        self.segment = segment
-        self.log = log
-        self.prefix = prefix
+        self.folder, self.progress, self.schedule = folder, progress, schedule
+        self.log, self.prefix = log, prefix
+        self.span = schedule.current()
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = {k: float(v) for k, v in (logs or {}).items()}
         seconds = time.perf_counter() - self._start
-        logs["images_per_s"] = self.segment.n_examples / seconds if seconds > 0 and self.segment.n_examples else 0.0
-        logs["epoch_seconds"] = seconds
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        logs["images_per_s"] = self.span.n_examples / seconds if seconds > 0 else 0.0
         p = self.progress
         for key, value in logs.items():
             p["history"].setdefault(key, []).append(value)
         p["epoch"] += 1
-        p["segment_epoch"] += 1
         val_loss = logs.get("val_loss", logs.get("loss", math.inf))
-        if val_loss < p["segment_best"] - 1e-7:
-            p["segment_best"], p["wait"] = val_loss, 0
-        else:
-            p["wait"] += 1
         if val_loss < p["best_val_loss"]:
             p["best_val_loss"], p["best_epoch"] = val_loss, p["epoch"]
             self._save(self.folder / "best.keras")
-        stop = p["segment_epoch"] >= self.segment.max_epochs or (
-            self.segment.patience is not None and p["wait"] >= self.segment.patience
-        )
-        if stop:
-            p["segment"] += 1
-            p["segment_epoch"], p["wait"], p["segment_best"] = 0, 0, math.inf
+        if self.schedule.end_epoch(val_loss):
             self.model.stop_training = True
+        p["schedule"] = self.schedule.state_dict()
         self._save(self.folder / "last.keras")
         write_json(self.folder / "progress.json", p)
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("images_per_s", "epoch_seconds"))
-        self.log(
-            f"{self.prefix} {self.segment.name} epoch {p['epoch']}: {shown}, "
-            f"{logs['images_per_s']:.0f} img/s, {seconds:.1f} s"
-        )
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "images_per_s")
+        self.log(f"{self.prefix}{self.span.name}, epoch {p['epoch']}: {shown}, {logs['images_per_s']:.0f} img/s")
 
     def _save(self, path: Path) -> None:
         with atomic_path(path) as tmp:
             self.model.save(tmp)
 
 
-def _new_progress() -> dict:
-    return {
-        "epoch": 0,
-        "segment": 0,
-        "segment_epoch": 0,
-        "wait": 0,
-        "segment_best": math.inf,
-        "best_val_loss": math.inf,
-        "best_epoch": 0,
-        "history": {},
-        "done": False,
-    }
-
-
 def fit_stage(
     model_fn: Callable[[], keras.Model],
-    segments: List[Segment],
+    schedule,
+    make_train_dataset: Callable,
     validation_data,
     folder,
     *,
@@ -126,41 +115,41 @@ def fit_stage(
     log: Callable[[str], None] = print,
     prefix: str = "",
 ):
-    """Fit a model through ``segments``, resuming from ``folder`` if it holds a checkpoint.
+    """Fit a model through ``schedule``, resuming from ``folder`` if it holds a checkpoint.
 
     Args:
         model_fn: builds and compiles a fresh model (called only when there is
             nothing to resume).
-        segments: the training schedule.
-        validation_data: a tf.data.Dataset evaluated after every epoch.
+        schedule: an :class:`EpochSchedule` or :class:`jettf.data.RoundSchedule`.
+        make_train_dataset: ``f(span) -> tf.data.Dataset`` for the schedule's
+            current span (a round, or the whole training split).
+        validation_data: a tf.data.Dataset evaluated after every epoch (None:
+            track the training loss).
         folder: checkpoint folder of this stage.
         callbacks: extra Keras callbacks (e.g. CSV and TensorBoard loggers).
-        restore_best: return the weights of the epoch with the lowest validation loss.
+        restore_best: return the model of the epoch with the lowest validation loss.
 
     Returns:
-        ``(model, progress)``, where progress holds the per-epoch history.
+        ``(model, progress)``; ``progress["history"]`` holds the per-epoch logs.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     progress_path = folder / "progress.json"
     if progress_path.exists() and (folder / "last.keras").exists():
         progress = read_json(progress_path)
-        progress["segment_best"] = float(progress["segment_best"])
+        schedule.load_state_dict(progress["schedule"])
         model = keras.models.load_model(folder / "last.keras")
-        if progress["epoch"]:
-            log(f"{prefix} resuming after epoch {progress['epoch']} (segment {progress['segment'] + 1}/{len(segments)})")
+        log(f"{prefix}resuming after epoch {progress['epoch']}")
     else:
-        progress = _new_progress()
+        progress = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "history": {}, "done": False}
         model = model_fn()
-    while progress["segment"] < len(segments):
-        segment = segments[progress["segment"]]
-        tracker = _EpochCheckpoint(folder, progress, segment, log, prefix)
-        remaining = segment.max_epochs - progress["segment_epoch"]
+    while not schedule.done:
+        tracker = _EpochCheckpoint(folder, progress, schedule, log, prefix)
         model.fit(
-            segment.make_dataset(),
+            make_train_dataset(schedule.current()),
             validation_data=validation_data,
             initial_epoch=progress["epoch"],
-            epochs=progress["epoch"] + remaining,
+            epochs=progress["epoch"] + 1_000_000,  # the schedule stops each span
             callbacks=[tracker, *callbacks],
             verbose=0,
         )
@@ -169,8 +158,3 @@ def fit_stage(
     progress["done"] = True
     write_json(progress_path, progress)
     return model, progress
-
-
-def history_arrays(progress: dict) -> dict:
-    """The per-epoch history as numpy arrays (for plots)."""
-    return {k: np.asarray(v) for k, v in progress["history"].items()}
