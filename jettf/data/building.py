@@ -1,0 +1,122 @@
+"""Build a jettf dataset: :func:`build` (used by ``python -m jettf.data build`` and the trainer)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Optional
+
+from jettf.data.builder_base import _say
+from jettf.data.info import JetDatasetInfo, load_info, split_dataset_name
+
+__all__ = ["build", "resolve_config"]
+
+
+def resolve_config(name: str, n_jets: Optional[int] = None):
+    """``(builder class, config)`` for ``"NAME[/CONFIG]"``; ``n_jets`` makes a ``<config>-n<N>`` config."""
+    import tfds_builders
+
+    dataset, config_name = split_dataset_name(name)
+    if dataset not in tfds_builders.BUILDERS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(tfds_builders.BUILDERS)}")
+    cls = tfds_builders.BUILDERS[dataset]
+    config_name = config_name or cls.DEFAULT_BUILDER_CONFIG_NAME
+    base_name, _, n_text = config_name.partition("-n")
+    if base_name not in cls.builder_configs:
+        raise ValueError(f"{dataset}: unknown config {config_name!r}; choose from {sorted(cls.builder_configs)} "
+                         "(optionally with -n<jets per class>)")
+    config = cls.builder_configs[base_name]
+    if n_text:
+        if not n_text.isdigit():
+            raise ValueError(f"{dataset}/{config_name}: expected <config>-n<jets per class>, e.g. {base_name}-n500")
+        if n_jets is not None and int(n_text) != n_jets:
+            raise ValueError(f"{dataset}/{config_name} names {n_text} jets but n_jets={n_jets}")
+        n_jets = int(n_text)
+    if n_jets is not None and n_jets != config.n_jets:
+        config = config.with_n_jets(n_jets)
+    return cls, config
+
+
+class _NoCustomConfigWarning(logging.Filter):
+    """TFDS warns with the whole config whenever a ``-n<N>`` config is used; that is expected here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Using custom data configuration" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_custom_config():
+    absl = logging.getLogger("absl")
+    quiet = _NoCustomConfigWarning()
+    absl.addFilter(quiet)
+    try:
+        yield
+    finally:
+        absl.removeFilter(quiet)
+
+
+def build(name: str, data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
+          n_jets: Optional[int] = None, *, download_dir: Optional[str] = None, overwrite: bool = False,
+          beam_runner=None, beam_options=None, generate_workers: int = 1) -> JetDatasetInfo:
+    """Build ``"NAME[/CONFIG]"`` into ``data_dir`` (or reuse it) and return its :class:`JetDatasetInfo`.
+
+    Args:
+        name: e.g. ``"top_tagging_images/quick"``; without a config, the builder's default.
+        data_dir: TFDS data directory (default: TFDS' ``~/tensorflow_datasets``).
+        manual_dir: directory holding the public files. Without one, a sample is generated
+            with Pythia (unless the files are in ``<download_dir>/manual``).
+        n_jets: jets per class, overriding the config's; the dataset is then the config
+            ``<config>-n<n_jets>``, so it has its own directory and identity.
+        download_dir: where generated samples are cached (default ``<data_dir>/downloads``).
+        overwrite: rebuild even if the dataset exists.
+        beam_runner, beam_options: build with Apache Beam (e.g. ``"DirectRunner"``).
+        generate_workers: processes for Pythia generation.
+
+    An existing build is reused only if it matches: same specs, and built from the
+    public files when ``manual_dir`` is given; otherwise this raises and says to
+    pass ``overwrite=True``.
+    """
+    with _quiet_custom_config():
+        return _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_runner, beam_options,
+                      generate_workers)
+
+
+def _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_runner, beam_options, generate_workers):
+    import tensorflow_datasets as tfds
+
+    cls, config = resolve_config(name, n_jets)
+    builder = cls(config=config, data_dir=data_dir)
+    builder.generate_workers = generate_workers
+    full = f"{cls.name}/{config.name}"
+    if builder.is_prepared() and not overwrite:
+        info = JetDatasetInfo(builder)
+        meta = info.metadata
+        expected = builder._static_metadata()
+        for key in ("image_spec_fingerprint", "feature_spec_fingerprint", "max_constituents", "min_constituents"):
+            if meta.get(key) != expected.get(key):
+                raise ValueError(f"{full} in {builder.data_dir} was built with a different {key} "
+                                 f"({meta.get(key)} vs {expected.get(key)} in the code): bump the builder's VERSION "
+                                 "or rebuild with overwrite=True (--overwrite)")
+        if manual_dir is not None and info.source.get("kind") != "public":
+            raise ValueError(f"{full} in {builder.data_dir} was built from a {info.source.get('kind')} sample; "
+                             f"rebuild with overwrite=True (--overwrite) to use the public files in {manual_dir}")
+        _say(f"{full}: already built in {builder.data_dir}; reusing it ({info.source.get('kind')} source)")
+        return info
+    if isinstance(beam_runner, str):
+        import apache_beam as beam
+
+        beam_runner = getattr(beam.runners, beam_runner)()
+    download_config = tfds.download.DownloadConfig(
+        manual_dir=manual_dir,
+        download_mode=(tfds.download.GenerateMode.FORCE_REDOWNLOAD if overwrite
+                       else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS),
+        beam_runner=beam_runner,
+        beam_options=beam_options,
+        try_download_gcs=False,  # offline-first: never ask TFDS' bucket (it times out without network)
+    )
+    start = time.perf_counter()
+    builder.download_and_prepare(download_dir=download_dir, download_config=download_config)
+    info = JetDatasetInfo(cls(config=config, data_dir=data_dir))
+    _say(f"built in {time.perf_counter() - start:.1f} s:\n{info.summary()}")
+    return info

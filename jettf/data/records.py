@@ -1,0 +1,257 @@
+"""The record layout shared by the TFDS builders (writing) and the input pipeline (reading).
+
+One record is one jet. Every builder stores the same flat feature keys, so
+one parser reads them all:
+
+==================  ====================  ==================================================
+key                 TFDS feature          meaning
+==================  ====================  ==================================================
+``image_index``     int32 ``[K]``         unique flat pixel indices ``eta_bin * npix + phi_bin``
+``image_values``    float32 ``[K, C]``    the pixels' channel values (ImageSpec units)
+``global_features`` float32 ``[F]``       FeatureSpec values, names in the metadata
+``constituents``    float32 ``[M_j, 4]``  (pt, eta, phi, energy) of the (up to M) hardest
+                                          constituents, pt-ordered, GeV and radians
+``pid``             int32 ``[M_j]``       PDG ids (quark/gluon only: ``has_pid``)
+``jet``             float32 ``[4]``       jet (pt, eta, phi, mass)
+``n_outside``       int32 scalar          constituents that fell outside the image
+``label``           ClassLabel            the class, with physics names
+==================  ====================  ==================================================
+
+Variable-length features are stored unpadded (TFDS writes them as flat
+int64/float lists); :func:`parse_batch` parses a whole batch of serialized
+records at once with ``tf.io.parse_example`` and pads them.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Dict, Iterator, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = [
+    "CONSTITUENT_NAMES",
+    "JET_NAMES",
+    "RecordLayout",
+    "tfds_features",
+    "iter_examples",
+    "parse_batch",
+    "encode_array",
+    "decode_array",
+]
+
+#: Columns of the ``constituents`` feature.
+CONSTITUENT_NAMES = ("pt", "eta", "phi", "energy")
+#: Columns of the ``jet`` feature.
+JET_NAMES = ("pt", "eta", "phi", "mass")
+
+
+class RecordLayout:
+    """Static shapes of a dataset's records, from its metadata.
+
+    Attributes:
+        npix: image side; flat pixel indices run over ``[0, npix * npix)``.
+        n_channels: ``C``.
+        n_features: ``F``, the number of global features.
+        max_constituents: ``M``, the most constituents a record holds.
+        has_pid: records carry a ``pid`` feature.
+    """
+
+    def __init__(self, npix: int, n_channels: int, n_features: int, max_constituents: int, has_pid: bool):
+        self.npix, self.n_channels, self.n_features = int(npix), int(n_channels), int(n_features)
+        self.max_constituents, self.has_pid = int(max_constituents), bool(has_pid)
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> "RecordLayout":
+        spec = metadata["image_spec"]
+        return cls(
+            npix=spec["npix"],
+            n_channels=len(spec["channels"]),
+            n_features=len(metadata["feature_names"]),
+            max_constituents=metadata["max_constituents"],
+            has_pid=metadata["has_pid"],
+        )
+
+    def __repr__(self) -> str:
+        return (f"RecordLayout(npix={self.npix}, n_channels={self.n_channels}, n_features={self.n_features}, "
+                f"max_constituents={self.max_constituents}, has_pid={self.has_pid})")
+
+
+def tfds_features(layout: RecordLayout, class_names: Sequence[str]):
+    """The ``tfds.features.FeaturesDict`` of a record."""
+    import tensorflow_datasets as tfds
+
+    features = {
+        "image_index": tfds.features.Tensor(shape=(None,), dtype=np.int32),
+        "image_values": tfds.features.Tensor(shape=(None, layout.n_channels), dtype=np.float32),
+        "global_features": tfds.features.Tensor(shape=(layout.n_features,), dtype=np.float32),
+        "constituents": tfds.features.Tensor(shape=(None, len(CONSTITUENT_NAMES)), dtype=np.float32),
+        "jet": tfds.features.Tensor(shape=(len(JET_NAMES),), dtype=np.float32),
+        "n_outside": tfds.features.Tensor(shape=(), dtype=np.int32),
+        "label": tfds.features.ClassLabel(names=list(class_names)),
+    }
+    if layout.has_pid:
+        features["pid"] = tfds.features.Tensor(shape=(None,), dtype=np.int32)
+    return tfds.features.FeaturesDict(features)
+
+
+def iter_examples(sparse, features: np.ndarray, jets, has_pid: bool) -> Iterator[dict]:
+    """One TFDS example dict per jet (TFDS encodes and writes examples one at a time).
+
+    Args:
+        sparse: :class:`jettf.images.SparseImages` of the jets.
+        features: float32 ``[N, F]`` global features.
+        jets: the :class:`JetBatch`, constituents sorted by pt (real ones first) and
+            padded/truncated to the stored maximum.
+        has_pid: also store ``pid``.
+
+    The slicing is vectorized; only the per-example dict is built in the loop.
+    """
+    n = len(jets)
+    count = np.asarray(sparse.count, dtype=np.int64)
+    n_cons = jets.n_constituents.astype(np.int64)
+    constituents = np.stack([jets.pt, jets.eta, jets.phi, jets.energy], axis=-1).astype(np.float32)
+    jet = np.stack([jets.jet_pt, jets.jet_eta, jets.jet_phi, jets.jet_mass], axis=-1).astype(np.float32)
+    index = np.asarray(sparse.index, dtype=np.int32)
+    values = np.asarray(sparse.values, dtype=np.float32)
+    n_outside = np.broadcast_to(np.asarray(sparse.n_outside, dtype=np.int32), (n,))
+    features = np.asarray(features, dtype=np.float32)
+    labels = np.asarray(jets.labels, dtype=np.int64)
+    pid = jets.pid if has_pid else None
+    if has_pid and pid is None:
+        raise ValueError("iter_examples: the dataset stores 'pid' but the JetBatch has none")
+    for i in range(n):
+        k, m = count[i], n_cons[i]
+        example = {
+            "image_index": index[i, :k],
+            "image_values": values[i, :k],
+            "global_features": features[i],
+            "constituents": constituents[i, :m],
+            "jet": jet[i],
+            "n_outside": n_outside[i],
+            "label": labels[i],
+        }
+        if has_pid:
+            example["pid"] = pid[i, :m].astype(np.int32)
+        yield example
+
+
+# ------------------------------------------------------------------- reading
+def parse_batch(serialized, layout: RecordLayout, keys: Optional[Sequence[str]] = None,
+                pad_sparse_to: Optional[int] = None) -> Dict[str, "tf.Tensor"]:
+    """Parse a batch of serialized records ``[B]`` into dense, padded tensors.
+
+    Args:
+        serialized: string tensor ``[B]``.
+        layout: the dataset's :class:`RecordLayout`.
+        keys: the features wanted (default: all). ``image`` means both sparse image keys.
+        pad_sparse_to: pad the sparse image to this many entries (a static shape);
+            default: the longest in the batch.
+
+    Returns:
+        ``image_index`` int32 ``[B, K]`` and ``image_values`` float32 ``[B, K, C]``
+        (padded with index 0 and value 0, which add nothing when densified) and
+        ``image_count`` int32 ``[B]``,
+        ``global_features`` ``[B, F]``, ``constituents`` ``[B, M, 4]`` zero-padded,
+        ``pid`` int32 ``[B, M]``, ``jet`` ``[B, 4]``, ``n_outside`` int32 ``[B]``,
+        ``label`` int32 ``[B]``: whichever were asked for.
+    """
+    import tensorflow as tf
+
+    wanted = set(keys) if keys is not None else {"image", "global_features", "constituents", "jet", "n_outside",
+                                                "label", "pid"}
+    if "image" in wanted:
+        wanted |= {"image_index", "image_values"}
+    if not layout.has_pid:
+        wanted.discard("pid")
+    spec = {}
+    if "image_index" in wanted:
+        spec["image_index"] = tf.io.RaggedFeature(tf.int64)
+        spec["image_values"] = tf.io.RaggedFeature(tf.float32)
+    if "constituents" in wanted:
+        spec["constituents"] = tf.io.RaggedFeature(tf.float32)
+    if "pid" in wanted:
+        spec["pid"] = tf.io.RaggedFeature(tf.int64)
+    if "global_features" in wanted:
+        spec["global_features"] = tf.io.FixedLenFeature([layout.n_features], tf.float32)
+    if "jet" in wanted:
+        spec["jet"] = tf.io.FixedLenFeature([len(JET_NAMES)], tf.float32)
+    if "n_outside" in wanted:
+        spec["n_outside"] = tf.io.FixedLenFeature([], tf.int64)
+    if "label" in wanted:
+        spec["label"] = tf.io.FixedLenFeature([], tf.int64)
+    parsed = tf.io.parse_example(serialized, spec)
+    out = {}
+    if "image_index" in parsed:
+        index = tf.cast(parsed["image_index"], tf.int32)
+        values = _split_rows(parsed["image_values"], layout.n_channels)
+        out["image_count"] = tf.cast(index.row_lengths(), tf.int32)
+        shape = None if pad_sparse_to is None else [None, pad_sparse_to]
+        out["image_index"] = index.to_tensor(default_value=0, shape=shape)
+        out["image_values"] = values.to_tensor(
+            default_value=0.0, shape=None if pad_sparse_to is None else [None, pad_sparse_to, layout.n_channels]
+        )
+    m = layout.max_constituents
+    if "constituents" in parsed:
+        cons = _split_rows(parsed["constituents"], len(CONSTITUENT_NAMES))
+        out["constituents"] = cons.to_tensor(default_value=0.0, shape=[None, m, len(CONSTITUENT_NAMES)])
+    if "pid" in parsed:
+        out["pid"] = tf.cast(parsed["pid"], tf.int32).to_tensor(default_value=0, shape=[None, m])
+    for key in ("global_features", "jet"):
+        if key in parsed:
+            out[key] = parsed[key]
+    for key in ("n_outside", "label"):
+        if key in parsed:
+            out[key] = tf.cast(parsed[key], tf.int32)
+    return out
+
+
+def _split_rows(ragged, width: int):
+    """A ragged ``[B, (n * width)]`` float list as ragged ``[B, (n), width]``."""
+    import tensorflow as tf
+
+    return tf.RaggedTensor.from_row_splits(
+        tf.reshape(ragged.flat_values, [-1, width]), ragged.row_splits // width, validate=False
+    )
+
+
+def parse_labels(serialized) -> "tf.Tensor":
+    """The int32 labels of serialized records (any batch shape)."""
+    import tensorflow as tf
+
+    parsed = tf.io.parse_example(serialized, {"label": tf.io.FixedLenFeature([], tf.int64)})
+    return tf.cast(parsed["label"], tf.int32)
+
+
+# --------------------------------------------------------- arrays in metadata
+def encode_array(array: np.ndarray) -> dict:
+    """A float32 array as a JSON-able dict (base64 of the little-endian bytes): exact and compact."""
+    array = np.ascontiguousarray(array, dtype="<f4")
+    return {"dtype": "float32", "shape": list(array.shape), "base64": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def decode_array(encoded: dict) -> np.ndarray:
+    """Inverse of :func:`encode_array`."""
+    if not isinstance(encoded, dict) or set(encoded) != {"dtype", "shape", "base64"}:
+        raise ValueError(f"decode_array: expected a dict with dtype, shape and base64, got {type(encoded).__name__}")
+    if encoded["dtype"] != "float32":
+        raise ValueError(f"decode_array: dtype {encoded['dtype']!r}; expected 'float32'")
+    data = np.frombuffer(base64.b64decode(encoded["base64"]), dtype="<f4")
+    return data.reshape(encoded["shape"]).astype(np.float32)
+
+
+def pixel_moments(index: np.ndarray, values: np.ndarray, npix: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-pixel sums of values and of squared values, float64 ``[npix * npix, C]``.
+
+    ``index`` int ``[B, K]`` and ``values`` ``[B, K, C]`` are padded sparse images;
+    pixel indices are unique within a jet, so a pixel's square is the square of
+    its one entry. Padding (value 0) adds nothing.
+    """
+    n_pix = npix * npix
+    flat_index = np.asarray(index, dtype=np.int64).reshape(-1)
+    values = np.asarray(values, dtype=np.float64).reshape(len(flat_index), -1)
+    sums = np.stack([np.bincount(flat_index, weights=values[:, c], minlength=n_pix) for c in range(values.shape[1])], -1)
+    squares = np.stack(
+        [np.bincount(flat_index, weights=values[:, c] ** 2, minlength=n_pix) for c in range(values.shape[1])], -1
+    )
+    return sums, squares

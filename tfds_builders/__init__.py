@@ -1,0 +1,19 @@
+"""TFDS builders of jettf, in TFDS' own layout: ``import tfds_builders`` registers them.
+
+- ``jetnet_images``: JetNet g/q/t/W/Z jets (000).
+- ``top_tagging_images``: the Top Quark Tagging Reference Dataset (002).
+- ``quark_gluon_images``: EnergyFlow's Pythia Z+jet quark/gluon jets.
+
+Build one with ``python -m jettf.data build NAME[/CONFIG] --data-dir DIR``; then
+``tfds.load("NAME/CONFIG", data_dir=DIR)`` works after ``import tfds_builders``.
+The shared machinery is :mod:`jettf.data.builder_base`.
+"""
+
+from tfds_builders.jetnet_images.jetnet_images_dataset_builder import Builder as JetnetImages
+from tfds_builders.quark_gluon_images.quark_gluon_images_dataset_builder import Builder as QuarkGluonImages
+from tfds_builders.top_tagging_images.top_tagging_images_dataset_builder import Builder as TopTaggingImages
+
+__all__ = ["JetnetImages", "TopTaggingImages", "QuarkGluonImages", "BUILDERS"]
+
+#: Builder name -> class.
+BUILDERS = {cls.name: cls for cls in (JetnetImages, TopTaggingImages, QuarkGluonImages)}

@@ -1,0 +1,1 @@
+"""The `jetnet_images` TFDS builder."""

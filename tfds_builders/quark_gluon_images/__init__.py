@@ -1,0 +1,1 @@
+"""The `quark_gluon_images` TFDS builder."""

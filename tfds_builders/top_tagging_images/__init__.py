@@ -1,0 +1,1 @@
+"""The `top_tagging_images` TFDS builder."""
