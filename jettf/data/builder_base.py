@@ -322,21 +322,30 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     # ----------------------------------------------------------- the source
     def _resolve_source(self, dl_manager) -> dict:
-        """Public files from the manual directory if present, else a generated sample."""
-        try:
-            manual = Path(dl_manager.manual_dir)
-        except Exception:  # TFDS raises when the manual dir is missing or empty
-            manual = None
+        """Public files from the manual directory if present, else a generated sample.
+
+        An explicit manual directory (``--manual-dir``) must hold the files; TFDS'
+        default one (``<download_dir>/manual``) is used when it does.
+        """
+        explicit = getattr(self, "_explicit_manual_dir", None)
+        if explicit is not None:
+            manual = Path(explicit).expanduser()
+        else:
+            try:
+                manual = Path(dl_manager.manual_dir)
+            except Exception:  # TFDS raises when its default manual dir is missing or empty
+                manual = None
         if manual is not None:
-            groups = self.public_files(manual)
+            groups = self.public_files(manual) if manual.is_dir() else {}
             missing = [str(p) for paths in groups.values() for p in paths if not Path(p).is_file()]
-            if not missing and all(groups.values()):
+            if groups and not missing and all(groups.values()):
                 return self._public_source(manual, groups)
-            if self._explicit_manual_dir is not None:
+            if explicit is not None:
+                expected = [p.name for paths in self.public_files(manual).values() for p in paths]
                 raise FileNotFoundError(
-                    f"{manual}: the public files of {self.name} are incomplete; missing {missing[:5]}"
-                    f"{' ...' if len(missing) > 5 else ''}.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
-                )
+                    f"{manual}: the public files of {self.name} are not all there (expected {expected[:6]}"
+                    f"{' ...' if len(expected) > 6 else ''}; missing {[Path(m).name for m in missing][:6] or 'all'}).\n"
+                    f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
         return self._generated_source(Path(dl_manager.download_dir))
 
     def _public_source(self, manual: Path, groups: Dict[str, List[Path]]) -> dict:

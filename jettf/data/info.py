@@ -146,7 +146,8 @@ class JetDatasetInfo:
 
 
 def _instructions_dataset(instructions, shuffle_seed=None, deterministic=True, cycle_length=None):
-    """Serialized records of ``[(path, skip, take)]``, interleaved in parallel."""
+    """Serialized records of ``[(path, skip, take)]``: in split order, or (with a shuffle
+    seed) from shuffled shards interleaved in parallel."""
     import tensorflow as tf
 
     paths = tf.constant([p for p, _, _ in instructions], tf.string)
@@ -157,8 +158,8 @@ def _instructions_dataset(instructions, shuffle_seed=None, deterministic=True, c
         files = files.shuffle(len(instructions), seed=shuffle_seed, reshuffle_each_iteration=True)
     read = tf.autograph.experimental.do_not_convert(
         lambda p, s, t: tf.data.TFRecordDataset(p, buffer_size=1 << 20).skip(s).take(t))
-    if len(instructions) == 1:
-        return files.flat_map(read)
+    if shuffle_seed is None or len(instructions) == 1:
+        return files.flat_map(read)  # records in split order
     return files.interleave(
         read,
         cycle_length=cycle_length or min(len(instructions), 16),
