@@ -143,8 +143,12 @@ class JetBatch:
         phi = np.where(mask, wrap_phi(np.asarray(phi, dtype=np.float32)), 0).astype(np.float32)
         energy = np.where(mask, np.asarray(energy, dtype=np.float32), 0).astype(np.float32)
         pt = np.where(mask, pt, 0).astype(np.float32)
-        computed = _kinematics_from_cartesian(*_four_momentum_sum(pt, eta, phi, energy, mask))
         given = (jet_pt, jet_eta, jet_phi, jet_mass)
+        computed = (
+            _kinematics_from_cartesian(*_four_momentum_sum(pt, eta, phi, energy, mask))
+            if any(g is None for g in given)
+            else given
+        )
         jet = [
             np.asarray(g if g is not None else c, dtype=np.float32).reshape(len(pt))
             for g, c in zip(given, computed)
@@ -291,6 +295,8 @@ class JetBatch:
             if index.shape != (len(self),):
                 raise ValueError(f"JetBatch.select: boolean index has shape {index.shape}, expected ({len(self)},)")
             index = np.flatnonzero(index)
+        elif index.size == 0:
+            index = index.astype(np.intp)  # np.asarray([]) is float64, which numpy refuses as an index
         per_jet = {
             f.name: getattr(self, f.name)[index]
             for f in dataclasses.fields(self)

@@ -1,0 +1,37 @@
+"""Readers and writers of the three public jet datasets; nothing else in jettf parses files.
+
+- JetNet (``g.hdf5`` ... ``z.hdf5``, ``g150.hdf5`` ...): :func:`read_jetnet`, :func:`write_jetnet`
+- Top Quark Tagging Reference Dataset (``train.h5`` ...): :func:`read_top_tagging`, :func:`write_top_tagging`
+- EnergyFlow quark/gluon (``QG_jets*.npz``): :func:`read_quark_gluon`, :func:`write_quark_gluon`
+
+Readers return one :class:`~jettf.jets.JetBatch`, or with ``chunk_size`` a
+:class:`JetChunks` iterator of batches of bounded size. Files that break
+their format raise :class:`FileFormatError` (a ValueError) naming the file,
+the field and what was expected; with ``skip_bad=True`` individual bad jets
+(NaN/inf values, no constituents) are dropped and counted in a
+:class:`SkippedJetsWarning`. Writers produce files the public loaders read
+(``h5py``, ``pandas.read_hdf(path, key="table")``, ``numpy.load``) and write
+them atomically.
+"""
+
+from jettf.io._common import FileFormatError, JetChunks, SkippedJetsWarning
+from jettf.io.jetnet import JETNET_CLASSES, jetnet_filename, read_jetnet, write_jetnet
+from jettf.io.quark_gluon import QUARK_GLUON_CLASSES, read_quark_gluon, write_quark_gluon
+from jettf.io.top_tagging import TOP_TAGGING_CLASSES, TOP_TAGGING_COLUMNS, read_top_tagging, write_top_tagging
+
+__all__ = [
+    "read_jetnet",
+    "read_top_tagging",
+    "read_quark_gluon",
+    "write_jetnet",
+    "write_top_tagging",
+    "write_quark_gluon",
+    "jetnet_filename",
+    "JETNET_CLASSES",
+    "TOP_TAGGING_CLASSES",
+    "TOP_TAGGING_COLUMNS",
+    "QUARK_GLUON_CLASSES",
+    "JetChunks",
+    "FileFormatError",
+    "SkippedJetsWarning",
+]
