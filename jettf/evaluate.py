@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def compare_runs(run_a, run_b) -> dict:
 
 
 def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     p = argparse.ArgumentParser(prog="python -m jettf.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("run_dir", type=Path, nargs="?", help="a run directory of python -m jettf.train")
     p.add_argument("--dataset", help="NAME/CONFIG to evaluate on (default: the run's dataset)")

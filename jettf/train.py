@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -97,6 +98,7 @@ def resolve(args: argparse.Namespace) -> tuple:
 
 
 def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     args = parse_args(argv)
     config, run_dir = resolve(args)
     from jettf.training.trainer import run_seeds

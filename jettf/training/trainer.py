@@ -136,12 +136,10 @@ def _model_fn(config: dict, data: TrainingData, accel) -> Callable[[], keras.Mod
 
 
 def predict(model: keras.Model, dataset):
-    """``(labels [N], probabilities [N, C])`` over a dataset, in its order."""
-    labels, probs = [], []
-    for x, y in dataset:
-        probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float32))
-        labels.append(np.asarray(y))
-    return np.concatenate(labels), np.concatenate(probs)
+    """``(labels [N], probabilities [N, C])`` over a (deterministic) dataset, in its order."""
+    labels = np.concatenate([np.asarray(y) for y in dataset.map(lambda x, y: y)])
+    probs = model.predict(dataset.map(lambda x, y: x), verbose=0)
+    return labels, np.asarray(probs, dtype=np.float32)
 
 
 def inference_ms_per_100(model: keras.Model, dataset, repeats: int = 20) -> float:
@@ -297,12 +295,11 @@ def run(config: dict, run_dir, log: Callable[[str], None] = print) -> dict:
         "train_images_per_s": float(np.mean(speeds)),
     })
     run_dir.write_metrics(metrics)
-    source = data.info.source
     write_report(
         run_dir.path, metrics, y_true=y, probs=probs, histories=histories,
         average_images=_average_images(data, "test") if data.prep is not None else None,
         image_extent=data.info.image_spec.extent if data.prep is not None else None,
-        source=f"Source: {source.get('kind', source) if isinstance(source, dict) else source}.",
+        source=next((line.strip() for line in data.info.summary().splitlines() if "source:" in line), ""),
     )
     log(f"wrote {run_dir.metrics_path} and {run_dir.report_path}")
     return metrics
