@@ -19,9 +19,10 @@ __all__ = ["synthetic_jets", "write_dummy_files", "DUMMY_SIZES"]
 
 
 def synthetic_jets(n: int, class_names: Sequence[str], seed: int = 0, max_constituents: int = 40,
-                   jet_pt: float = 600.0, with_pid: bool = False, min_constituents: int = 5) -> JetBatch:
+                   jet_pt: float = 600.0, with_pid: bool = False, min_constituents: int = 5,
+                   width: float = 0.08) -> JetBatch:
     """``n`` random jets; labels cycle through ``class_names``; ``min_constituents`` to
-    ``max_constituents`` constituents each."""
+    ``max_constituents`` constituents each, spread ``width`` (times 1 + label / 2) around the axis."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % len(class_names)
     m = max_constituents
@@ -29,7 +30,7 @@ def synthetic_jets(n: int, class_names: Sequence[str], seed: int = 0, max_consti
     mask = np.arange(m)[None] < n_cons[:, None]
     axis_eta = rng.uniform(-1.5, 1.5, n)[:, None]
     axis_phi = rng.uniform(-np.pi, np.pi, n)[:, None]
-    width = 0.08 * (1.0 + 0.5 * labels)[:, None]
+    width = width * (1.0 + 0.5 * labels)[:, None]
     eta = axis_eta + rng.normal(0.0, 1.0, (n, m)) * width
     phi = axis_phi + rng.normal(0.0, 1.0, (n, m)) * width
     weight = rng.exponential(1.0, (n, m)) * mask

@@ -24,7 +24,8 @@ def main(argv=None) -> int:
                    help="jets per class (cap on public files, or how many to generate); builds <config>-n<N>")
     b.add_argument("--download-dir", default=None, help="cache of generated samples (default DATA_DIR/downloads)")
     b.add_argument("--overwrite", action="store_true", help="rebuild even if the dataset exists")
-    b.add_argument("--workers", type=int, default=1, help="processes for Pythia generation")
+    b.add_argument("--workers", type=int, default=1,
+                   help="processes for Pythia generation and for making examples (without --beam)")
     b.add_argument("--beam", action="store_true", help="prepare with Apache Beam (pip install 'jettf[beam]')")
     b.add_argument("--beam-runner", default="DirectRunner", help="Beam runner (with --beam)")
     b.add_argument("--beam-workers", type=int, default=None, help="DirectRunner workers (with --beam)")
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
         beam_options = PipelineOptions(direct_num_workers=args.beam_workers, direct_running_mode="multi_processing")
     info = build(args.name, args.data_dir, args.manual_dir, args.n_jets, download_dir=args.download_dir,
                  overwrite=args.overwrite, beam_runner=args.beam_runner if args.beam else None,
-                 beam_options=beam_options, generate_workers=args.workers)
+                 beam_options=beam_options, workers=args.workers)
     print(f"{info.name} ready: tfds.load({info.name!r}, data_dir={str(info.builder.data_dir_root)!r}) "
           "after `import tfds_builders`")
     return 0

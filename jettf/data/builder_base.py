@@ -24,9 +24,11 @@ way for every dataset:
 3. **Shards.** The plan becomes independent shard tasks (a file, a row range,
    the rows kept and their keys). Each task reads its rows, renders sparse
    images (ImageSpec), computes global features (FeatureSpec) and yields
-   examples. Without Beam they run in this process; with a Beam runner
-   (``DownloadConfig(beam_runner=...)``) each task is one Beam element, so
-   the same records come out of many workers.
+   examples. Without Beam they run in this process (or in ``builder.workers``
+   spawned processes); with a Beam runner (``DownloadConfig(beam_runner=...)``)
+   each task is one Beam element. Either way the records and their order are
+   the same, byte for byte (keys fix the order; map fields are serialized
+   deterministically).
 4. **Statistics** (after writing): one pass over the written records gives
    the per-pixel mean and standard deviation images of the training split
    (for 002's standardization), class counts per split and the number of
@@ -196,9 +198,23 @@ class DeterministicExampleWriter(tfds.core.writer.ExampleWriter):
         return super().write(path, ((key, canonical(data)) for key, data in examples))
 
 
-def _run_tasks(processor: ShardProcessor, tasks: Sequence[ShardTask]) -> Iterator[Tuple[int, dict]]:
-    for task in tasks:
-        yield from processor(task)
+def _shard_examples(processor: ShardProcessor, task: ShardTask) -> List[Tuple[int, dict]]:
+    return list(processor(task))
+
+
+def _run_tasks(processor: ShardProcessor, tasks: Sequence[ShardTask], workers: int = 1):
+    """The examples of ``tasks`` in task order, computed in ``workers`` processes (spawned)."""
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield from processor(task)
+        return
+    import multiprocessing
+    from concurrent import futures
+
+    context = multiprocessing.get_context("spawn")  # never fork a parent holding TensorFlow threads
+    with futures.ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
+        for examples in pool.map(_shard_examples, [processor] * len(tasks), tasks):
+            yield from examples
 
 
 # ------------------------------------------------------------------- builder
@@ -318,7 +334,7 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         if getattr(self, "_use_beam", False):
             beam = tfds.core.lazy_imports.apache_beam
             return beam.Create(tasks) | beam.FlatMap(processor)
-        return _run_tasks(processor, tasks)
+        return _run_tasks(processor, tasks, getattr(self, "workers", 1))
 
     # ----------------------------------------------------------- the source
     def _resolve_source(self, dl_manager) -> dict:
@@ -378,7 +394,7 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                  f"{n_jets} jets per class with Pythia 8 + FastJet (seed {cfg.seed}) into {folder}")
             folder.mkdir(parents=True, exist_ok=True)
             generate.generate_sample(self.SAMPLE, n_jets, folder, seed=int(cfg.seed),
-                                     workers=getattr(self, "generate_workers", 1))
+                                     workers=getattr(self, "workers", 1))
             groups = self.public_files(folder)
             files = [{"group": g, "name": Path(p).name, "bytes": Path(p).stat().st_size, "sha256": sha256_file(p)}
                      for g, paths in groups.items() for p in paths if Path(p).is_file()]

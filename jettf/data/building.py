@@ -8,7 +8,7 @@ import time
 from typing import Optional
 
 from jettf.data.builder_base import _say
-from jettf.data.info import JetDatasetInfo, load_info, split_dataset_name
+from jettf.data.info import JetDatasetInfo, split_dataset_name
 
 __all__ = ["build", "resolve_config"]
 
@@ -58,7 +58,7 @@ def _quiet_custom_config():
 
 def build(name: str, data_dir: Optional[str] = None, manual_dir: Optional[str] = None,
           n_jets: Optional[int] = None, *, download_dir: Optional[str] = None, overwrite: bool = False,
-          beam_runner=None, beam_options=None, generate_workers: int = 1) -> JetDatasetInfo:
+          beam_runner=None, beam_options=None, workers: int = 1) -> JetDatasetInfo:
     """Build ``"NAME[/CONFIG]"`` into ``data_dir`` (or reuse it) and return its :class:`JetDatasetInfo`.
 
     Args:
@@ -71,7 +71,7 @@ def build(name: str, data_dir: Optional[str] = None, manual_dir: Optional[str] =
         download_dir: where generated samples are cached (default ``<data_dir>/downloads``).
         overwrite: rebuild even if the dataset exists.
         beam_runner, beam_options: build with Apache Beam (e.g. ``"DirectRunner"``).
-        generate_workers: processes for Pythia generation.
+        workers: processes for Pythia generation and for making examples (without Beam).
 
     An existing build is reused only if it matches: same specs, and built from the
     public files when ``manual_dir`` is given; otherwise this raises and says to
@@ -79,15 +79,15 @@ def build(name: str, data_dir: Optional[str] = None, manual_dir: Optional[str] =
     """
     with _quiet_custom_config():
         return _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_runner, beam_options,
-                      generate_workers)
+                      workers)
 
 
-def _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_runner, beam_options, generate_workers):
+def _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_runner, beam_options, workers):
     import tensorflow_datasets as tfds
 
     cls, config = resolve_config(name, n_jets)
     builder = cls(config=config, data_dir=data_dir)
-    builder.generate_workers = generate_workers
+    builder.workers = workers
     full = f"{cls.name}/{config.name}"
     if builder.is_prepared() and not overwrite:
         info = JetDatasetInfo(builder)

@@ -32,7 +32,7 @@ import numpy as np
 from jettf.data import records
 from jettf.data.info import JetDatasetInfo, _instructions_dataset, load_info
 
-__all__ = ["ImagePrep", "image_prep", "make_dataset", "num_examples", "colormap_table", "FLIP_MODES",
+__all__ = ["ImagePrep", "image_prep", "make_dataset", "num_examples", "colormap_table", "accelerator_present", "FLIP_MODES",
            "INPUT_KEYS"]
 
 #: Flip modes: which image axes may be reversed (each with probability 1/2, independently).
@@ -40,9 +40,35 @@ FLIP_MODES = {None: (False, False), "none": (False, False), "eta": (True, False)
               "both": (True, True)}
 #: Inputs a model may ask for.
 INPUT_KEYS = ("image", "global_features", "constituents", "jet", "pid")
-#: Dense images larger than this (bytes per jet, float32 after preparation) are densified on the
-#: device under ``densify="auto"`` (see benchmarks/README.md for the measurement behind it).
-AUTO_DEVICE_BYTES = 64 * 1024
+
+
+def accelerator_present() -> bool:
+    """Whether the Keras backend sees a GPU or TPU (``densify="auto"`` then densifies on it).
+
+    Measured (benchmarks/bench_pipeline.py, benchmarks/README.md): on 2 host cores the dense
+    host pipeline gives ~7-20k jets/s at 40x40x3 and ~0.3-2k jets/s at 299x299x3, below what
+    a GPU consumes (84k img/s EffNet-S S0, 1.8k img/s for the ensemble), while the sparse
+    pipeline gives ~80-150k jets/s and the densify layer is negligible work for a GPU. On a
+    CPU-only machine the layer would run inside the training step on the same cores, where
+    the parallel host pipeline is faster, so ``auto`` keeps ``host`` there.
+    """
+    import keras
+
+    backend = keras.config.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            return any(d.platform != "cpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+
+            return bool(torch.cuda.is_available())
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+    except Exception:  # noqa: BLE001 - a backend that cannot list devices has no accelerator for us
+        return False
 
 
 def colormap_table(name: str = "viridis", n: int = 256) -> np.ndarray:
@@ -103,8 +129,10 @@ def image_prep(info: JetDatasetInfo, *, standardize: bool = False, crop: Union[N
             that side, ``None``/``False`` none.
         to_rgb: ``"replicate"`` or ``"colormap"`` turn 1-channel images into 3; a
             3-channel image is left as it is.
-        densify: ``"host"``, ``"device"`` or ``"auto"`` (device when the prepared
-            dense image is larger than :data:`AUTO_DEVICE_BYTES`).
+        densify: ``"host"`` (dense images from tf.data), ``"device"`` (sparse pixels; the
+            model's first layer densifies, see :func:`jettf.data.wrap_model`) or ``"auto"``:
+            ``device`` when the Keras backend sees an accelerator, else ``host``
+            (:func:`accelerator_present` has the measurements behind it).
     """
     spec = info.image_spec
     if crop is True:
@@ -132,7 +160,7 @@ def image_prep(info: JetDatasetInfo, *, standardize: bool = False, crop: Union[N
                      max_pixels=int(info.metadata.get("max_pixels") or info.layout.max_constituents),
                      mean=mean, std=std)
     if densify == "auto":
-        densify = "device" if 4 * int(np.prod(prep.output_shape)) > AUTO_DEVICE_BYTES else "host"
+        densify = "device" if accelerator_present() else "host"
     if densify not in ("host", "device"):
         raise ValueError(f"densify must be 'host', 'device' or 'auto', got {densify!r}")
     return dataclasses.replace(prep, densify=densify)
