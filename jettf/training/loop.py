@@ -37,32 +37,50 @@ class _Span:
 
 
 class EpochSchedule:
-    """A fixed number of epochs over one training split (000's K-fold scheme)."""
+    """A fixed number of epochs over one training split (000's K-fold scheme).
 
-    def __init__(self, epochs: int, split: str, n_examples: int):
+    With ``patience``, training also stops early once the validation loss has
+    not improved (by more than 1e-7) for ``patience`` epochs (tuning trials).
+    """
+
+    def __init__(self, epochs: int, split: str, n_examples: int, patience: Optional[int] = None):
         if epochs < 1:
             raise ValueError(f"EpochSchedule: epochs must be >= 1, got {epochs}")
+        if patience is not None and patience < 1:
+            raise ValueError(f"EpochSchedule: patience must be >= 1 or None, got {patience}")
         self.epochs, self.epoch = int(epochs), 0
+        self.patience = None if patience is None else int(patience)
+        self.best, self.wait = math.inf, 0
         self.span = _Span(f"epochs on {split}", split, int(n_examples))
 
     @property
     def done(self) -> bool:
-        return self.epoch >= self.epochs
+        return self.epoch >= self.epochs or (self.patience is not None and self.wait >= self.patience)
 
     def current(self) -> _Span:
         return self.span
 
     def end_epoch(self, val_loss: float) -> bool:
         self.epoch += 1
+        if float(val_loss) < self.best - 1e-7:
+            self.best, self.wait = float(val_loss), 0
+        else:
+            self.wait += 1
         return self.done
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "epochs": self.epochs}
+        state = {"epoch": self.epoch, "epochs": self.epochs}
+        if self.patience is not None:
+            state.update(patience=self.patience, best=None if math.isinf(self.best) else self.best, wait=self.wait)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("epochs") != self.epochs:
-            raise ValueError(f"EpochSchedule: saved plan has {state.get('epochs')} epochs, this one {self.epochs}")
+        if state.get("epochs") != self.epochs or state.get("patience") != self.patience:
+            raise ValueError(f"EpochSchedule: saved plan has {state.get('epochs')} epochs and patience "
+                             f"{state.get('patience')}, this one {self.epochs} and {self.patience}")
         self.epoch = int(state["epoch"])
+        self.best = math.inf if state.get("best") is None else float(state["best"])
+        self.wait = int(state.get("wait", 0))
 
 
 class _EpochCheckpoint(keras.callbacks.Callback):

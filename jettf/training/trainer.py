@@ -22,7 +22,7 @@ from jettf.training.loop import EpochSchedule, fit_stage
 from jettf.training.report import write_report
 from jettf.training.run_dir import RunDir, environment_versions
 
-__all__ = ["TrainingData", "run", "predict", "inference_ms_per_100"]
+__all__ = ["TrainingData", "run", "fit_validate", "predict", "inference_ms_per_100"]
 
 # Input sizes below which a backbone cannot run (InceptionV3 needs 75 px).
 MIN_INPUT_SIDE = {"ensemble": 75}
@@ -164,7 +164,7 @@ def _stage_callbacks(run_dir: RunDir, stage: str) -> list:
     ]
 
 
-def _run_stage(name, config, data, accel, run_dir, schedule, validation_split, log):
+def _run_stage(name, config, data, accel, run_dir, schedule, validation_split, log, model_fn=None):
     """Fit one stage (or skip it if done); returns ``(model or None, result dict)``."""
     done = run_dir.stage_done(name)
     if done is not None:
@@ -172,7 +172,7 @@ def _run_stage(name, config, data, accel, run_dir, schedule, validation_split, l
         return None, done
     validation = data.dataset(validation_split, training=False) if validation_split else None
     model, progress = fit_stage(
-        _model_fn(config, data, accel),
+        model_fn or _model_fn(config, data, accel),
         schedule,
         lambda span: data.dataset(span.split, training=True, cache=config["scheme"] == "rounds"),
         validation,
@@ -206,6 +206,90 @@ def _average_images(data: TrainingData, split: str, max_jets: int = 2000) -> dic
     return {c: sums[i] / max(counts[i], 1) for i, c in enumerate(data.class_names) if counts[i]}
 
 
+def _setup(config: dict):
+    """Seed everything, make TensorFlow ops deterministic if asked, and set up the accelerator."""
+    keras.utils.set_random_seed(config["seed"])
+    if config["deterministic"] and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    return setup_accelerator(config["mixed_precision"], config["jit_compile"])
+
+
+def fit_validate(config: dict, run_dir, log: Callable[[str], None] = print, *, epochs: Optional[int] = None,
+                 initial_model=None) -> dict:
+    """Train ``config`` once and score it on held-out jets: one tuning trial (see ``tuning/``).
+
+    No K-fold, no final refit, no test set, no report. Training uses ``train`` and
+    validation the dataset's ``validation`` split, or, for datasets without one,
+    fold 0 of ``config["folds"]``-fold CV of ``train``. The schedule is 002's rounds
+    for ``scheme="rounds"`` (rounds need a validation split), else
+    ``config["epochs"]`` epochs with early stopping after ``config["patience"]``
+    epochs without a better validation loss (no early stopping without the key).
+    ``epochs`` overrides both with a plain number of epochs (Hyperband's budget);
+    ``initial_model`` (a ``.keras`` path) starts from that model instead of a
+    fresh one (Hyperband's warm start). The returned model is the epoch with the
+    lowest validation loss.
+
+    ``run_dir`` gets ``config.json``, ``state.json`` and ``checkpoints/fit``, so an
+    interrupted call resumes at its last epoch and a finished one returns its
+    recorded result at once.
+
+    Returns:
+        ``{"validation": evaluate_predictions(...) on the held-out jets (n_boot=0),
+        "val_loss": lowest validation loss, "history", "best_epoch", "epochs": epochs trained,
+        "params": model parameters, "train_split", "validation_split"}``.
+    """
+    import jettf.data as jd
+
+    run_dir = RunDir(run_dir)
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    accel = _setup(config)
+    data = _prepare_data(config, log)
+    if "validation" in data.info.splits:
+        train_split, validation_split = "train", "validation"
+    else:
+        fold = jd.kfold_splits(data.info, k=config["folds"], seed=config["seed"])[0]
+        train_split, validation_split = fold.train, fold.validation
+    n_train = data.n_examples(train_split)
+    if epochs is not None:
+        schedule = EpochSchedule(epochs, train_split, n_train)
+    elif config["scheme"] == "rounds":
+        if train_split != "train":
+            raise ValueError(f"{data.info.name} has no validation split, which rounds need; use scheme 'kfold'")
+        schedule = jd.RoundSchedule(n_train, round_size=config["round_size"], patience=config["patience"],
+                                    sweeps=config["sweeps"], max_epochs_per_round=config["epochs"])
+    else:
+        schedule = EpochSchedule(config["epochs"], train_split, n_train, patience=config.get("patience"))
+    resolved = {**config, "dataset_fingerprint": data.info.fingerprint(), "class_names": data.class_names,
+                "inputs": list(data.inputs), "train_split": train_split, "validation_split": validation_split,
+                "schedule_epochs": epochs, "initial_model": None if initial_model is None else str(initial_model)}
+    resolved = jm.json_safe(resolved)
+    if run_dir.exists():
+        previous = run_dir.read_config()
+        changed = sorted(k for k in resolved if previous.get(k) != resolved[k])
+        if changed:
+            raise ValueError(f"{run_dir.path}: holds a fit with different {changed}; use a new directory")
+    run_dir.write_config(resolved)
+    model_fn = None
+    if initial_model is not None:
+        def model_fn():
+            return keras.models.load_model(initial_model)
+    model, result = _run_stage("fit", config, data, accel, run_dir, schedule, validation_split, log, model_fn)
+    if model is not None:
+        val_losses = result["history"].get("val_loss", [])
+        result.update(
+            val_loss=float(min(val_losses)) if val_losses else float("nan"),
+            epochs=len(result["history"].get("loss", [])),
+            params=int(model.count_params()),
+            train_split=train_split,
+            validation_split=validation_split,
+        )
+        result = jm.json_safe(result)
+        run_dir.mark_stage_done("fit", result)
+    return result
+
+
 def run(config: dict, run_dir, log: Callable[[str], None] = print) -> dict:
     """Train and evaluate one configuration into ``run_dir``; returns metrics.json content.
 
@@ -215,12 +299,7 @@ def run(config: dict, run_dir, log: Callable[[str], None] = print) -> dict:
 
     run_dir = RunDir(run_dir)
     run_dir.path.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(config["seed"])
-    if config["deterministic"] and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-    accel = setup_accelerator(config["mixed_precision"], config["jit_compile"])
+    accel = _setup(config)
     data = _prepare_data(config, log)
     resolved = {
         **config,

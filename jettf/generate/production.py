@@ -1,0 +1,223 @@
+"""Sample production: shards in a process pool, resume, and the public file layouts.
+
+Shards (fixed jets per shard, one seed each) are written atomically to
+``out_dir/.shards/<key>/`` and kept, so an interrupted run resumes from the
+finished shards and the final files can be rebuilt without Pythia. The final
+files are written by :mod:`jettf.io` in the public layouts.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import multiprocessing
+import time
+from queue import Empty
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from jettf.generate.pythia import (
+    SHARD_JETS, ShardResult, class_seeds, generate_shard, load_shard, resolve_classes, save_shard, shard_sizes,
+)
+from jettf.generate.samples import get_card
+from jettf.jets import JetBatch
+from jettf.utils import PathLike, write_json
+
+__all__ = ["generate_sample", "TOP_TAGGING_SPLITS", "QG_JETS_PER_FILE"]
+
+# Top Tagging Reference Dataset: 1.211M / 403k / 404k jets = 1.2 : 0.4 : 0.4 per million
+# jets per class; ttv = 0 train, 1 test, 2 validation.
+TOP_TAGGING_SPLITS = (("train.h5", 0.6, 0), ("val.h5", 0.2, 2), ("test.h5", 0.2, 1))
+QG_JETS_PER_FILE = 100_000  # EnergyFlow: QG_jets.npz, QG_jets_1.npz, ... with 100k jets each
+
+_progress_queue = None  # set in pool workers by _init_worker
+
+
+def _init_worker(queue) -> None:
+    global _progress_queue
+    _progress_queue = queue
+
+
+def _run_shard(task: dict, progress=None) -> None:
+    """Generate one shard and save it atomically."""
+    result = generate_shard(task["sample"], task["class_name"], task["n_jets"], task["seed"], progress=progress)
+    save_shard(task["path"], result)
+
+
+def _pool_job(task: dict) -> None:
+    _run_shard(task, _progress_queue.put)
+
+
+def _plan(sample: str, classes, n_jets: int, seed: int, shard_jets: int, work: Path) -> Dict[str, List[dict]]:
+    card = get_card(sample)
+    plan = {}
+    for name in classes:
+        sizes = shard_sizes(n_jets, shard_jets)
+        plan[name] = [
+            {"sample": sample, "class_name": name, "n_jets": size, "seed": s,
+             "path": work / f"{name}_{i:05d}_n{size}.npz"}
+            for i, (size, s) in enumerate(zip(sizes, class_seeds(card, seed, name, len(sizes))))
+        ]
+    return plan
+
+
+def _run_tasks(todo: List[dict], workers: int, total: int, done: int, desc: str, progress: bool) -> None:
+    bar = tqdm(total=total, initial=done, desc=desc, unit="jet", disable=not progress, smoothing=0.1,
+               dynamic_ncols=True)
+    workers = min(workers, len(todo))
+    with bar:
+        if workers <= 1:
+            for task in todo:
+                _run_shard(task, bar.update)
+        else:
+            ctx = multiprocessing.get_context("spawn")  # never fork a parent that may hold TensorFlow threads
+            queue = ctx.Queue()
+            with futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(queue,)) as pool:
+                pending = {pool.submit(_pool_job, task) for task in todo}
+                while pending:
+                    finished, pending = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_COMPLETED)
+                    _drain(queue, bar)
+                    for job in finished:
+                        job.result()  # re-raise a worker's error here
+        bar.update(total - bar.n)
+
+
+def _drain(queue, bar) -> None:
+    while True:
+        try:
+            bar.update(queue.get_nowait())
+        except Empty:
+            return
+
+
+def _merge(shards: List[ShardResult]):
+    return JetBatch.concatenate([s.batch for s in shards]), np.concatenate([s.truth for s in shards])
+
+
+def _split_sizes(n_jets: int) -> List[int]:
+    """Jets per class in train, val, test (0.6 / 0.2 / 0.2, the remainder to test)."""
+    head = [round(frac * n_jets) for _, frac, _ in TOP_TAGGING_SPLITS[:-1]]
+    return head + [n_jets - sum(head)]
+
+
+def _write_top_tagging(per_class: Dict[str, tuple], out_dir: Path, rng: np.random.Generator) -> List[Path]:
+    """Per class shuffle and split 0.6/0.2/0.2; each file shuffled, so every file is balanced."""
+    from jettf.io import write_top_tagging  # imported here: pool workers need not load pandas
+
+    pieces = {name: [] for name, _, _ in TOP_TAGGING_SPLITS}
+    for batch, truth in per_class.values():
+        order = rng.permutation(len(batch))
+        bounds = np.cumsum(_split_sizes(len(batch))[:-1])
+        for (name, _, _), index in zip(TOP_TAGGING_SPLITS, np.split(order, bounds)):
+            pieces[name].append((batch.select(index), truth[index]))
+    written = []
+    for name, _, ttv in TOP_TAGGING_SPLITS:
+        batch = JetBatch.concatenate([b for b, _ in pieces[name]])
+        truth = np.concatenate([t for _, t in pieces[name]])
+        order = rng.permutation(len(batch))
+        written.append(write_top_tagging(batch.select(order), out_dir / name, truth=truth[order], ttv=ttv))
+    return written
+
+
+def _write_quark_gluon(per_class: Dict[str, tuple], out_dir: Path, rng: np.random.Generator) -> List[Path]:
+    """Files of at most 100k jets, each with an equal share of every class, shuffled."""
+    from jettf.io import write_quark_gluon
+
+    total = sum(len(b) for b, _ in per_class.values())
+    n_files = max(1, -(-total // QG_JETS_PER_FILE))
+    chunks = [np.array_split(rng.permutation(len(b)), n_files) for b, _ in per_class.values()]
+    written = []
+    for k in range(n_files):
+        batch = JetBatch.concatenate([b.select(c[k]) for (b, _), c in zip(per_class.values(), chunks)])
+        name = "QG_jets.npz" if k == 0 else f"QG_jets_{k}.npz"
+        written.append(write_quark_gluon(batch.select(rng.permutation(len(batch))), out_dir / name))
+    return written
+
+
+def generate_sample(
+    sample: str,
+    n_jets: int,
+    out_dir: PathLike,
+    seed: int = 0,
+    workers: int = 1,
+    *,
+    classes: Optional[Sequence[str]] = None,
+    n_particles: int = 30,
+    shard_jets: int = SHARD_JETS,
+    progress: bool = True,
+) -> List[Path]:
+    """Generate ``n_jets`` jets per class and write them in the public layout of ``sample``.
+
+    Layouts: jetnet ``g.hdf5 q.hdf5 t.hdf5 w.hdf5 z.hdf5`` (``n_particles`` 30, or 150
+    for ``g150.hdf5`` ...); top_tagging ``train.h5 val.h5 test.h5`` with 1.2 : 0.4 : 0.4
+    times ``n_jets`` jets, balanced and shuffled, truth top four-momenta and ``ttv``;
+    quark_gluon ``QG_jets.npz, QG_jets_1.npz ...`` of at most 100k balanced jets.
+
+    Args:
+        seed: master seed; with ``shard_jets`` it fixes every jet and the shuffling,
+            whatever ``workers`` is.
+        workers: processes generating shards in parallel.
+        classes: subset of the sample's classes (default all).
+        shard_jets: jets per shard (the unit of seeding, parallelism and resume).
+        progress: show a tqdm bar (stderr) with jets/s and ETA.
+
+    Returns:
+        The files written. ``out_dir/generation.json`` records the card, seed and
+        generation figures; ``out_dir/.shards/`` keeps the shards for resuming.
+    """
+    card = get_card(sample)
+    classes = resolve_classes(sample, classes)
+    if sample == "top_tagging" and min(_split_sizes(n_jets)) < 1:
+        raise ValueError(f"top_tagging: n_jets={n_jets} per class gives {_split_sizes(n_jets)} jets per class in "
+                         "train/val/test; expected at least 4 so that no file is empty")
+    out_dir = Path(out_dir)
+    key = f"{sample}_seed{seed}_shard{shard_jets}_{card.fingerprint()}"
+    work = out_dir / ".shards" / key
+    plan = _plan(sample, classes, n_jets, seed, shard_jets, work)
+    tasks = [t for ts in plan.values() for t in ts]
+    todo = [t for t in tasks if not t["path"].exists()]
+    done = sum(t["n_jets"] for t in tasks if t["path"].exists())
+    start = time.perf_counter()
+    _run_tasks(todo, workers, n_jets * len(classes), done, f"{sample} ({workers} workers)", progress)
+    wall = time.perf_counter() - start
+
+    shards = {name: [load_shard(t["path"]) for t in ts] for name, ts in plan.items()}
+    per_class = {name: _merge(s) for name, s in shards.items() if s}
+    rng = np.random.default_rng(seed)
+    if not per_class:
+        written = []
+    elif sample == "jetnet":
+        from jettf.io import write_jetnet
+
+        batch = JetBatch.concatenate([b for b, _ in per_class.values()])
+        written = write_jetnet(batch, out_dir, n_particles=n_particles)
+    elif sample == "top_tagging":
+        written = _write_top_tagging(per_class, out_dir, rng)
+    else:
+        written = _write_quark_gluon(per_class, out_dir, rng)
+
+    write_json(out_dir / "generation.json", {
+        "sample": sample,
+        "reference": card.reference,
+        "card_fingerprint": card.fingerprint(),
+        "seed": seed,
+        "n_jets_per_class": n_jets,
+        "shard_jets": shard_jets,
+        "classes": {
+            name: {
+                "pythia_settings": list(card.pythia_settings(name)),
+                "shard_seeds": [t["seed"] for t in plan[name]],
+                "events": sum(s.events for s in shards[name]),
+                "failed_events": sum(s.failed for s in shards[name]),
+                "seconds": round(sum(s.seconds for s in shards[name]), 1),
+                "cpu_seconds": round(sum(s.cpu_seconds for s in shards[name]), 1),
+            }
+            for name in classes
+        },
+        "wall_seconds_this_run": round(wall, 1),
+        "files": [p.name for p in written],
+    })
+    return written

@@ -1,0 +1,203 @@
+"""Physics cards of the generated samples: every process, cut and matching choice, in one place.
+
+Each :class:`SampleCard` reproduces the physics definition of one public
+dataset (see ``../shared/docs/DATASETS.md`` and ``jettf/generate/README.md``)
+with Pythia 8 + the anti-kT algorithm of FastJet. Units: GeV, radians.
+The deliberate differences from the public samples (no detector simulation,
+Pythia version) are listed in the README.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+from typing import Dict, Optional, Tuple
+
+__all__ = ["JetClass", "SampleCard", "SAMPLES", "get_card"]
+
+PYTHIA_VERSION = importlib.metadata.version("pythia8mc")  # 8.317.2, pinned in setup.cfg
+
+# Matching kinds (how a jet earns its class label; dR in (rapidity, phi)):
+#   "none"     every jet that passes the cuts (QCD background)
+#   "parton"   the nearest of the two outgoing partons of the 2->2 process lies
+#              within ``match_radius`` and has |PDG id| in ``pdg_ids``
+#   "decay"    an outgoing resonance with |PDG id| in ``pdg_ids`` and all the
+#              quarks it decays to (through t -> W b -> q q' b) lie within ``match_radius``
+#   "process"  the outgoing parton of the hard process has |PDG id| in ``pdg_ids``
+#              (label by process, no geometric matching, as EnergyFlow does)
+MATCH_KINDS = ("none", "parton", "decay", "process")
+
+
+@dataclasses.dataclass(frozen=True)
+class JetClass:
+    """One class of a sample: its hard process and how a jet is matched to it.
+
+    Attributes:
+        name: class name as the public dataset uses it (``"t"``, ``"top"``, ``"quark"`` ...).
+        process: Pythia settings that switch on the hard process and force its decays.
+        match: one of :data:`MATCH_KINDS`.
+        pdg_ids: absolute PDG ids the matched parton or resonance must have.
+    """
+
+    name: str
+    process: Tuple[str, ...]
+    match: str = "none"
+    pdg_ids: Tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if self.match not in MATCH_KINDS:
+            raise ValueError(f"JetClass {self.name!r}: match {self.match!r} is not one of {MATCH_KINDS}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleCard:
+    """The physics definition of one sample.
+
+    Attributes:
+        name: ``"jetnet"``, ``"top_tagging"`` or ``"quark_gluon"``.
+        reference: the dataset and paper this card reproduces.
+        settings: Pythia settings common to all classes (beam energy, tune, MPI, pTHat range).
+        jet_radius: anti-kT R.
+        pt_range: jet pT window ``[lo, hi)`` in GeV, applied to the leading jet of the event.
+        abs_eta_max / abs_y_max: cut on the jet pseudorapidity / rapidity (None: no cut).
+        match_radius: dR for truth matching.
+        classes: the classes, in label order.
+        max_constituents: constituents kept per jet (the pt-hardest).
+    """
+
+    name: str
+    reference: str
+    settings: Tuple[str, ...]
+    jet_radius: float
+    pt_range: Tuple[float, float]
+    classes: Tuple[JetClass, ...]
+    match_radius: float
+    abs_eta_max: Optional[float] = None
+    abs_y_max: Optional[float] = None
+    max_constituents: int = 200
+
+    @property
+    def class_names(self) -> Tuple[str, ...]:
+        return tuple(c.name for c in self.classes)
+
+    def jet_class(self, name: str) -> JetClass:
+        for c in self.classes:
+            if c.name == name:
+                return c
+        raise ValueError(f"sample {self.name!r} has no class {name!r}; expected one of {self.class_names}")
+
+    def pythia_settings(self, name: str) -> Tuple[str, ...]:
+        """All Pythia settings for class ``name`` (without the seed and the print settings)."""
+        return self.settings + self.jet_class(name).process
+
+    def fingerprint(self) -> str:
+        """Short hash of the card and the Pythia build; changes whenever the physics would."""
+        text = repr(self) + PYTHIA_VERSION
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# Decay settings: hadronic W and Z (any quark pair; onIfAny 1..5 keeps ud, us, cs, ..., bb).
+_W_TO_QUARKS = ("24:onMode = off", "24:onIfAny = 1 2 3 4 5")
+_Z_TO_QUARKS = ("23:onMode = off", "23:onIfAny = 1 2 3 4 5")
+_Z_TO_NEUTRINOS = ("WeakZ0:gmZmode = 2", "23:onMode = off", "23:onIfAny = 12 14 16")
+_TTBAR = ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on")
+# Every HardQCD 2->2 process with an outgoing gluon / an outgoing light quark. Matching the
+# jet to a parton of that flavour then gives exactly the gluon / light-quark jets of inclusive
+# HardQCD:all, without generating events that cannot contain such a jet.
+_QCD_WITH_GLUON = ("HardQCD:gg2gg = on", "HardQCD:qg2qg = on", "HardQCD:qqbar2gg = on")
+_QCD_WITH_QUARK = ("HardQCD:qg2qg = on", "HardQCD:qq2qq = on", "HardQCD:qqbar2qqbarNew = on",
+                   "HardQCD:gg2qqbar = on", "HardQCD:nQuarkNew = 3")
+_LIGHT_QUARKS = (1, 2, 3)
+
+JETNET = SampleCard(
+    name="jetnet",
+    reference=(
+        "JetNet (Kansal et al., NeurIPS 2021, arXiv:2106.11535; Zenodo 6975118/6975117), derived from "
+        "the hls4ml LHC jet dataset (Moreno et al., arXiv:1908.05318): 13 TeV, MadGraph partons and "
+        "undecayed bosons at pT = 1 TeV +- 1%, Pythia 8.212 Monash 2013 with underlying event, "
+        "anti-kT R = 0.8, measured jet pT kept in [0.8, 1.6] TeV."
+    ),
+    settings=(
+        "Beams:eCM = 13000",
+        "Tune:pp = 14",  # Monash 2013 (Pythia's default), as JetNet
+        "PartonLevel:MPI = on",  # JetNet includes the underlying event
+        # Pythia 2->2 pTHat window = JetNet's MadGraph generation window (pT of the
+        # partons / undecayed bosons 1 TeV +- 1%).
+        "PhaseSpace:pTHatMin = 990",
+        "PhaseSpace:pTHatMax = 1010",
+    ),
+    jet_radius=0.8,
+    pt_range=(800.0, 1600.0),
+    match_radius=0.8,
+    classes=(
+        JetClass("g", _QCD_WITH_GLUON, "parton", (21,)),
+        JetClass("q", _QCD_WITH_QUARK, "parton", _LIGHT_QUARKS),
+        JetClass("t", _TTBAR + _W_TO_QUARKS, "decay", (6,)),
+        JetClass("w", ("WeakDoubleBoson:ffbar2WW = on",) + _W_TO_QUARKS, "decay", (24,)),
+        JetClass("z", ("WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2") + _Z_TO_QUARKS, "decay", (23,)),
+    ),
+)
+
+TOP_TAGGING = SampleCard(
+    name="top_tagging",
+    reference=(
+        "Top Quark Tagging Reference Dataset (Kasieczka, Plehn et al., SciPost Phys. 7 (2019) 014, "
+        "arXiv:1902.09914; Zenodo 2603256): 14 TeV, hadronic tt vs QCD dijets, Pythia 8 + Delphes ATLAS, "
+        "no MPI or pile-up, anti-kT R = 0.8, pT in [550, 650] GeV, |eta| < 2, top jets matched to the "
+        "parton-level top and all its decay quarks within dR = 0.8."
+    ),
+    settings=(
+        "Beams:eCM = 14000",
+        "Tune:pp = 14",
+        "PartonLevel:MPI = off",  # "No MPI/pile-up included"
+        # Not documented by the reference. Jets in the window also come from pTHat well below
+        # 550 GeV (initial-state recoil); 300 GeV keeps all but about 2% (QCD) and 5% (top) of
+        # them at 2-3x the speed of 250 GeV (README, "pTHat range").
+        "PhaseSpace:pTHatMin = 300",
+    ),
+    jet_radius=0.8,
+    pt_range=(550.0, 650.0),
+    abs_eta_max=2.0,
+    match_radius=0.8,
+    classes=(
+        JetClass("qcd", ("HardQCD:all = on",), "none"),
+        JetClass("top", _TTBAR + _W_TO_QUARKS, "decay", (6,)),
+    ),
+)
+
+QUARK_GLUON = SampleCard(
+    name="quark_gluon",
+    reference=(
+        "EnergyFlow Pythia quark/gluon jets (Komiske, Metodiev, Thaler, JHEP 01 (2019) 121, "
+        "arXiv:1810.05165; Zenodo 3164691): 14 TeV, Z(->nu nu)+g and Z(->nu nu)+(u,d,s) from "
+        "WeakBosonAndParton:qqbar2gmZg / qg2gmZq, Pythia 8.226 defaults with MPI and hadronization, "
+        "anti-kT R = 0.4 on all visible final-state particles, pT in [500, 550] GeV, |y| < 1.7."
+    ),
+    settings=(
+        "Beams:eCM = 14000",
+        "Tune:pp = 14",
+        "PartonLevel:MPI = on",
+        # Not documented by the reference; R = 0.4 jets lose pT out of the cone, so below 350 GeV
+        # hardly any jet reaches the window (README, "pTHat range").
+        "PhaseSpace:pTHatMin = 350",
+    ) + _Z_TO_NEUTRINOS,
+    jet_radius=0.4,
+    pt_range=(500.0, 550.0),
+    abs_y_max=1.7,
+    match_radius=0.4,
+    classes=(
+        JetClass("gluon", ("WeakBosonAndParton:qqbar2gmZg = on",), "process", (21,)),
+        JetClass("quark", ("WeakBosonAndParton:qg2gmZq = on",), "process", _LIGHT_QUARKS),
+    ),
+)
+
+SAMPLES: Dict[str, SampleCard] = {card.name: card for card in (JETNET, TOP_TAGGING, QUARK_GLUON)}
+
+
+def get_card(sample: str) -> SampleCard:
+    """The card of ``sample``; a clear error for unknown names."""
+    try:
+        return SAMPLES[sample]
+    except KeyError:
+        raise ValueError(f"unknown sample {sample!r}; expected one of {sorted(SAMPLES)}") from None

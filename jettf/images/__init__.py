@@ -1,0 +1,31 @@
+"""Jet images: :class:`ImageSpec`, numpy and TensorFlow renderers, sparse and dense forms, centre crop.
+
+``render`` (numpy, for dataset builders) and ``render_tf`` (TensorFlow, for input
+pipelines and serving) give the same images from the same constituents::
+
+    spec = ImageSpec.effnet_s(npix=40)            # 002: pt, mass, energy; hardest at the centre
+    sparse = render(batch, spec, sparse=True)     # SparseImages(index, values, count, n_outside)
+    dense = densify(sparse, spec.npix)            # == render(batch, spec): [N, 40, 40, 3] float32
+    image = densify_tf(index, values, count, 40)  # in a tf.data map, one record at a time
+    image = center_crop(image, spec.crop)         # after standardization (002 section 2.2)
+
+Images are ``[N, npix, npix, C]``, axis 1 = eta, axis 2 = phi, binned like
+``np.histogram2d`` over ``[-extent, extent]^2``; preprocessing and binning are
+described in :mod:`jettf.images.preprocess`, channels in :mod:`jettf.images.channels`.
+TensorFlow is imported only when ``render_tf`` or ``densify_tf`` is first used.
+"""
+
+from .channels import CHANNELS
+from .crop import center_crop
+from .render_numpy import SparseImages, densify, render
+from .spec import ImageSpec
+
+__all__ = ["ImageSpec", "CHANNELS", "render", "render_tf", "SparseImages", "densify", "densify_tf", "center_crop"]
+
+
+def __getattr__(name):
+    if name in ("render_tf", "densify_tf"):
+        from . import render_tensorflow
+
+        return getattr(render_tensorflow, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,123 @@
+"""Image channels: what a pixel holds, each defined once with the paper it comes from.
+
+A channel is a function of per-pixel sums of per-constituent *quantities*
+(pt, energy, px, ...). Both renderers (numpy and TensorFlow) sum the quantities
+a spec needs per pixel and then call the channel's ``value`` on the sums, so a
+definition lives here and nowhere else. ``ops`` is the renderer's array
+namespace (see :mod:`jettf.images.preprocess`).
+
+Detector-level channels (tracks / ECAL / HCAL, 003) need detector inputs that
+JetBatch does not carry yet; they will be added here when it does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Tuple
+
+import numpy as np
+
+__all__ = [
+    "Channel",
+    "CHANNELS",
+    "QUANTITIES",
+    "CHARGED_PIDS",
+    "constituent_charge",
+    "needs_charge",
+    "quantities_for",
+    "pixel_values",
+]
+
+# Per-constituent quantities summed per pixel. ``c`` is a preprocess.Constituents
+# whose ``charged`` is 1.0 for charged constituents and 0.0 otherwise.
+QUANTITIES = {
+    "pt": lambda c, ops: c.pt,
+    "energy": lambda c, ops: c.energy,
+    "px": lambda c, ops: c.pt * ops.cos(c.phi),
+    "py": lambda c, ops: c.pt * ops.sin(c.phi),
+    "pz": lambda c, ops: c.pt * ops.sinh(c.eta),
+    "charged_pt": lambda c, ops: c.pt * c.charged,
+    "neutral_pt": lambda c, ops: c.pt * (1.0 - c.charged),
+    "charged": lambda c, ops: c.charged,
+}
+
+
+def _mass(s, ops):
+    m2 = s["energy"] * s["energy"] - s["px"] * s["px"] - s["py"] * s["py"] - s["pz"] * s["pz"]
+    return ops.sqrt(ops.maximum(m2, 0.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class Channel:
+    """One image channel.
+
+    Attributes:
+        inputs: names in :data:`QUANTITIES` summed per pixel.
+        value: ``value(sums, ops)``: the pixel value from the per-pixel sums (default: the one sum).
+        unit: unit of the pixel value.
+        reference: where the definition comes from.
+        needs_charge: the channel separates charged from neutral constituents.
+    """
+
+    inputs: Tuple[str, ...]
+    unit: str
+    reference: str
+    value: Callable = None
+    needs_charge: bool = False
+
+    def pixel_value(self, sums, ops):
+        return self.value(sums, ops) if self.value is not None else sums[self.inputs[0]]
+
+
+_COLOR = "Komiske, Metodiev, Schwartz, 'Deep learning in color', JHEP 01 (2017) 110; review 001 section 5.3"
+
+CHANNELS = {
+    # Sum of constituent pt per pixel: 000 section 2 (as pT_rel), 001 section 3.
+    "pt": Channel(("pt",), "GeV", "000 section 2; 001 section 3"),
+    # 002 section 2.2: per-pixel invariant mass of the summed four-momenta, and the energy sum.
+    "mass": Channel(("energy", "px", "py", "pz"), "GeV", "002 section 2.2", value=_mass),
+    "energy": Channel(("energy",), "GeV", "002 section 2.2"),
+    "charged_pt": Channel(("charged_pt",), "GeV", _COLOR, needs_charge=True),
+    "neutral_pt": Channel(("neutral_pt",), "GeV", _COLOR, needs_charge=True),
+    "charged_multiplicity": Channel(("charged",), "count", _COLOR, needs_charge=True),
+}
+
+# |PDG id| of the electrically charged particles that reach the detector in
+# Pythia's default decay setup (e, mu, pi, K, p, Sigma-, Sigma+, Xi-, Omega-).
+# Other ids, 0 included, count as neutral; as in energyflow's pid2abschg_mapping.
+CHARGED_PIDS = np.array([11, 13, 211, 321, 2212, 3112, 3222, 3312, 3334])
+
+
+def quantities_for(channels) -> Tuple[str, ...]:
+    """The quantities (each once, in a fixed order) that the channels need."""
+    needed = {q for name in channels for q in CHANNELS[name].inputs}
+    return tuple(q for q in QUANTITIES if q in needed)
+
+
+def needs_charge(channels) -> bool:
+    return any(CHANNELS[name].needs_charge for name in channels)
+
+
+def constituent_charge(batch):
+    """Constituent charges ``[N, M]`` in units of e: ``batch.charge``, else from ``batch.pid`` via
+    :data:`CHARGED_PIDS` (magnitude 1 for charged), else ``ValueError``."""
+    if batch.charge is not None:
+        return batch.charge
+    if batch.pid is not None:
+        return np.isin(np.abs(batch.pid), CHARGED_PIDS).astype(np.float32)
+    raise ValueError(
+        "render: channels charged_pt / neutral_pt / charged_multiplicity need constituent charges; "
+        "JetBatch.charge and JetBatch.pid are both None"
+    )
+
+
+def pixel_values(ops, spec, sums):
+    """Channel values ``[N, K, C]`` from per-pixel sums ``{quantity: [N, K]}``, L1-normalized if the spec says so.
+
+    Empty (padding) entries must hold zero sums; they stay zero.
+    """
+    values = ops.stack([CHANNELS[name].pixel_value(sums, ops) for name in spec.channels], axis=-1)
+    if spec.normalize == "l1":
+        total = ops.sum(values, axis=1, keepdims=True)
+        values = values / ops.where(total > 0, total, 1.0)
+    return values

@@ -1,0 +1,218 @@
+"""Tests of the Pythia 8 + FastJet generator (jettf.generate): physics cuts, matching, layouts, seeds, resume."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from jettf.generate import generate_jets, generate_sample, get_card
+from jettf.generate import production
+from jettf.generate.__main__ import main as cli_main
+from jettf.generate.pythia import _cluster, _init_pythia, generate_shard
+from jettf.io import read_jetnet, read_quark_gluon, read_top_tagging
+from jettf.jets import delta_phi
+
+SAMPLES = ("jetnet", "top_tagging", "quark_gluon")
+N_JETS = {"jetnet": 20, "top_tagging": 20, "quark_gluon": 60}  # per class; 60 for a robust quark/gluon comparison
+
+
+def _rapidity(batch):
+    """Jet rapidity from (pt, eta, mass)."""
+    pt, eta, mass = (a.astype(np.float64) for a in (batch.jet_pt, batch.jet_eta, batch.jet_mass))
+    return np.arcsinh(pt * np.sinh(eta) / np.hypot(pt, mass))
+
+
+def _same_batches(a, b):
+    width = max(a.max_constituents, b.max_constituents)  # concatenation pads to the widest batch
+    a, b = a.pad_to(width), b.pad_to(width)
+    for name in ("pt", "eta", "phi", "energy", "mask", "pid", "charge", "labels", "jet_pt", "jet_mass"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_jets_pass_the_sample_cuts(pythia_jets, sample):
+    card = get_card(sample)
+    batch = pythia_jets(sample, N_JETS[sample])
+    assert batch.class_names == card.class_names
+    np.testing.assert_array_equal(np.bincount(batch.labels, minlength=len(card.classes)), N_JETS[sample])
+    lo, hi = card.pt_range
+    assert np.all((batch.jet_pt >= lo) & (batch.jet_pt < hi))
+    if card.abs_eta_max is not None:
+        assert np.all(np.abs(batch.jet_eta) < card.abs_eta_max)
+    if card.abs_y_max is not None:
+        assert np.all(np.abs(_rapidity(batch)) < card.abs_y_max + 1e-5)
+    assert batch.pt.dtype == np.float32 and batch.pid.dtype == np.int32 and batch.charge.dtype == np.float32
+    assert batch.max_constituents <= card.max_constituents
+    # constituents: pt-sorted, visible (no neutrinos), in the jet cone
+    pt = np.where(batch.mask, batch.pt, -1.0)
+    assert np.all(np.diff(pt, axis=1) <= 0)
+    assert not np.isin(np.abs(batch.pid[batch.mask]), (12, 14, 16)).any()
+    dr = np.hypot(batch.eta - batch.jet_eta[:, None], delta_phi(batch.phi, batch.jet_phi[:, None]))[batch.mask]
+    assert np.quantile(dr, 0.99) < card.jet_radius * 1.1  # pseudorapidity distance; anti-kT clusters in rapidity
+    # the jet four-momentum is the E-scheme sum of its constituents (all kept: fewer than 200)
+    full = batch.n_constituents < card.max_constituents
+    p4 = batch.four_momenta().sum(axis=1)[full]
+    np.testing.assert_allclose(np.hypot(p4[:, 1], p4[:, 2]), batch.jet_pt[full], rtol=1e-4)
+    m = np.sqrt(np.clip(p4[:, 0] ** 2 - (p4[:, 1:] ** 2).sum(axis=1), 0, None))
+    np.testing.assert_allclose(m, batch.jet_mass[full], rtol=2e-3, atol=0.5)
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_charges_agree_with_energyflow(pythia_jets, sample):
+    energyflow = pytest.importorskip("energyflow")
+    batch = pythia_jets(sample, N_JETS[sample])
+    pid = batch.pid[batch.mask]
+    np.testing.assert_array_equal(batch.charge[batch.mask], energyflow.pids2chrgs(pid))
+
+
+def test_fjcore_clustering_equals_scikit_hep_fastjet():
+    """The in-Pythia anti-kT (fjcore) finds the same leading jet as scikit-hep fastjet on the visible final state."""
+    ak = pytest.importorskip("awkward")
+    fastjet = pytest.importorskip("fastjet")
+    import pythia8mc
+
+    card = get_card("top_tagging")
+    pythia = _init_pythia(card.pythia_settings("top"), seed=11)
+    slowjet = pythia8mc.SlowJet(-1, card.jet_radius, 0.0, 25.0, 2, 2)
+    for _ in range(3):
+        assert pythia.next()
+        event = pythia.event
+        visible = [p for p in event if p.isFinal() and p.isVisible()]
+        index = np.array([p.index() for p in visible])
+        particles = ak.zip({k: [[getattr(p, k.lower() if k != "E" else "e")() for p in visible]]
+                            for k in ("px", "py", "pz", "E")})
+        sequence = fastjet.ClusterSequence(particles, fastjet.JetDefinition(fastjet.antikt_algorithm, card.jet_radius))
+        jets = sequence.inclusive_jets()
+        pts = np.hypot(ak.to_numpy(jets.px[0]), ak.to_numpy(jets.py[0]))
+        lead = int(np.argmax(pts))
+        _cluster(slowjet, event)
+        assert slowjet.pT(0) == pytest.approx(pts[lead], rel=1e-9)
+        expected = sorted(index[ak.to_numpy(sequence.constituent_index()[0][lead])].tolist())
+        assert sorted(slowjet.constituents(0)) == expected
+
+
+def test_top_jets_are_matched_to_their_top():
+    result = generate_shard("top_tagging", "top", 6, seed=5)
+    e, px, py, pz = result.truth.T
+    pt = np.hypot(px, py)
+    mass = np.sqrt(e**2 - px**2 - py**2 - pz**2)
+    assert np.all(np.abs(mass - 172.5) < 15)  # the top (Breit-Wigner, width 1.4 GeV)
+    y = 0.5 * np.log((e + pz) / (e - pz))
+    jet_y = _rapidity(result.batch)
+    dr = np.hypot(y - jet_y, delta_phi(np.arctan2(py, px), result.batch.jet_phi))
+    assert np.all(dr < 0.8)
+    assert np.all(result.pthat >= 300) and np.all(pt > 0)  # the card's PhaseSpace:pTHatMin
+
+
+def test_same_seed_same_jets_and_classes_are_independent():
+    first = generate_jets("top_tagging", 4, seed=3)
+    _same_batches(first, generate_jets("top_tagging", 4, seed=3))
+    only_top = generate_jets("top_tagging", 4, seed=3, classes=["top"])
+    _same_batches(only_top, first.select(first.labels == 1))
+    other = generate_jets("top_tagging", 4, seed=4, classes=["top"])
+    assert not np.array_equal(other.jet_pt, only_top.jet_pt)
+
+
+def test_quark_jets_have_fewer_constituents_than_gluon_jets(pythia_jets):
+    # EnergyFlow sample at 500-550 GeV, R = 0.4: means about 38 (quark) vs 52 (gluon), spread about 12 per jet
+    batch = pythia_jets("quark_gluon", N_JETS["quark_gluon"])
+    n = batch.n_constituents
+    gluon, quark = n[batch.labels == 0], n[batch.labels == 1]
+    assert gluon.mean() - quark.mean() > 5, (gluon.mean(), quark.mean())
+    # JetNet at 1 TeV, R = 0.8: about 64 vs 95
+    jetnet = pythia_jets("jetnet", N_JETS["jetnet"])
+    n = jetnet.n_constituents
+    assert n[jetnet.labels == 0].mean() - n[jetnet.labels == 1].mean() > 10
+
+
+def test_top_tagging_layout_workers_and_resume(tmp_path, monkeypatch):
+    one, two = tmp_path / "one", tmp_path / "two"
+    files = generate_sample("top_tagging", 4, one, seed=2, workers=1, shard_jets=2, progress=False)
+    assert [f.name for f in files] == ["train.h5", "val.h5", "test.h5"]
+    generate_sample("top_tagging", 4, two, seed=2, workers=2, shard_jets=2, progress=False)
+    frames = {}
+    for name, n, ttv in (("train.h5", 4, 0), ("val.h5", 2, 2), ("test.h5", 2, 1)):
+        frame = pd.read_hdf(one / name, key="table")
+        pd.testing.assert_frame_equal(frame, pd.read_hdf(two / name, key="table"))
+        assert frame.shape == (n, 806)
+        assert frame["is_signal_new"].sum() == n // 2 and (frame["ttv"] == ttv).all()
+        top = frame["is_signal_new"] == 1
+        truth = frame.loc[top, ["truthE", "truthPX", "truthPY", "truthPZ"]].to_numpy(np.float64)
+        assert np.all(np.abs(np.sqrt(truth[:, 0] ** 2 - (truth[:, 1:] ** 2).sum(1)) - 172.5) < 15)
+        assert (frame.loc[~top, ["truthE", "truthPX", "truthPY", "truthPZ"]] == 0).all().all()
+        batch = read_top_tagging(one / name)
+        np.testing.assert_array_equal(batch.labels, frame["is_signal_new"].to_numpy())
+        assert np.all((batch.jet_pt > 549) & (batch.jet_pt < 651))
+        frames[name] = frame
+
+    # resume: the final files are rebuilt from the kept shards without running Pythia
+    for name in frames:
+        (one / name).unlink()
+    monkeypatch.setattr(production, "generate_shard", _no_pythia)
+    generate_sample("top_tagging", 4, one, seed=2, workers=2, shard_jets=2, progress=False)
+    for name, frame in frames.items():
+        pd.testing.assert_frame_equal(pd.read_hdf(one / name, key="table"), frame)
+
+    # an interrupted run (one shard missing) regenerates only that shard, identically
+    monkeypatch.undo()
+    shards = sorted((one / ".shards").glob("*/*.npz"))
+    assert len(shards) == 4
+    shards[1].unlink()
+    generate_sample("top_tagging", 4, one, seed=2, workers=1, shard_jets=2, progress=False)
+    for name, frame in frames.items():
+        pd.testing.assert_frame_equal(pd.read_hdf(one / name, key="table"), frame)
+
+
+def _no_pythia(*args, **kwargs):
+    raise AssertionError("a shard was regenerated although it was on disk")
+
+
+def test_jetnet_layout(tmp_path, pythia_jets):
+    files = generate_sample("jetnet", 3, tmp_path, seed=1, classes=["w"], shard_jets=3, progress=False)
+    assert [f.name for f in files] == ["w.hdf5"]
+    with h5py.File(tmp_path / "w.hdf5", "r") as f:
+        particles, jets = f["particle_features"][:], f["jet_features"][:]
+    assert particles.shape == (3, 30, 4) and jets.shape == (3, 4)
+    assert particles.dtype == np.float32 and set(np.unique(particles[..., 3])) <= {0.0, 1.0}
+    assert np.all((jets[:, 0] >= 800) & (jets[:, 0] < 1600))
+    batch = read_jetnet(tmp_path, classes=["w"])
+    np.testing.assert_allclose(batch.jet_pt, jets[:, 0])
+    # the same jets as generate_jets with that seed (first 3 w jets)
+    np.testing.assert_allclose(jets[:, 0], generate_jets("jetnet", 3, 1, classes=["w"]).jet_pt)
+
+
+def test_quark_gluon_layout(tmp_path, monkeypatch):
+    monkeypatch.setattr(production, "QG_JETS_PER_FILE", 4)
+    files = generate_sample("quark_gluon", 3, tmp_path, seed=1, shard_jets=3, progress=False)
+    assert [f.name for f in files] == ["QG_jets.npz", "QG_jets_1.npz"]
+    sizes = []
+    for path in files:
+        with np.load(path) as data:
+            x, y = data["X"], data["y"]
+        assert x.ndim == 3 and x.shape[2] == 4 and len(x) <= 4
+        assert y.sum() * 2 == len(y)  # balanced
+        pt = x[..., 0]
+        assert np.all(np.diff(pt, axis=1) <= 0)
+        sizes.append(len(y))
+    assert sizes == [4, 2]
+    batch = read_quark_gluon(tmp_path)
+    assert len(batch) == 6 and batch.pid is not None
+    assert np.all((batch.jet_pt > 499) & (batch.jet_pt < 551))
+
+
+def test_cli(tmp_path, capsys):
+    assert cli_main(["top_tagging", "--n-jets", "4", "--out", str(tmp_path), "--shard-jets", "4", "--seed", "7"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert [p.rsplit("/", 1)[-1] for p in printed] == ["train.h5", "val.h5", "test.h5"]
+    assert [len(pd.read_hdf(p, key="table")) for p in printed] == [4, 2, 2]
+
+
+def test_errors_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match=r"n_jets=2 per class gives \[1, 0, 1\]"):
+        generate_sample("top_tagging", 2, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="unknown sample 'jetnat'"):
+        generate_jets("jetnat", 1, 0)
+    with pytest.raises(ValueError, match="no class 'gluon'.*'g', 'q'"):
+        generate_jets("jetnet", 1, 0, classes=["gluon"])

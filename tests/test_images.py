@@ -1,0 +1,399 @@
+"""Jet images: ImageSpec, numpy and TensorFlow renderers, sparse/dense forms, centre crop."""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf  # noqa: E402
+
+from jettf.images import (  # noqa: E402
+    ImageSpec,
+    SparseImages,
+    center_crop,
+    densify,
+    densify_tf,
+    render,
+    render_tf,
+)
+from jettf.images.preprocess import needs_subjets  # noqa: E402
+from jettf.jets import JetBatch, delta_phi  # noqa: E402
+
+CHANNEL_SETS = [("pt",), ("pt", "mass", "energy"), ("charged_pt", "neutral_pt", "charged_multiplicity")]
+PREPROCESSING = {
+    "none": {},
+    "pt_centroid": dict(center="pt_centroid"),
+    "hardest": dict(center="hardest"),
+    "leading_subjet": dict(center="leading_subjet"),
+    "principal_axis": dict(center="pt_centroid", rotate="principal_axis"),
+    "subjet": dict(center="leading_subjet", rotate="subjet"),
+    "flip": dict(flip=True),
+    "l1": dict(normalize="l1"),
+    "all": dict(center="hardest", rotate="principal_axis", flip=True, normalize="l1"),
+}
+PIDS = np.array([22, 211, -211, 130, 321, -321, 2112, 2212, 11, -13])
+PID_CHARGE = np.array([0, 1, -1, 0, 1, -1, 0, 1, -1, 1])
+
+
+def random_jets(n=40, m=30, seed=0, spread=0.2):
+    """Jets around random axes (any phi, so some cross phi = +-pi): 0..m constituents, some
+    outside a 0.4 image, massive (pion-mass) constituents, PDG ids and matching charges."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, m + 1, n)
+    counts[:2] = (0, 1)
+    mask = np.arange(m) < counts[:, None]
+    pt = rng.exponential(20.0, (n, m)) + 0.5
+    eta = rng.uniform(-2, 2, (n, 1)) + rng.normal(0, spread, (n, m))
+    phi = rng.uniform(-np.pi, np.pi, (n, 1)) + rng.normal(0, spread, (n, m))
+    energy = np.sqrt((pt * np.cosh(eta)) ** 2 + 0.1396**2)
+    species = rng.integers(0, len(PIDS), (n, m))
+    return JetBatch.from_ptetaphie(
+        pt, eta, phi, energy, mask=mask, pid=PIDS[species], charge=PID_CHARGE[species].astype(np.float32)
+    )
+
+
+@pytest.fixture(scope="module")
+def jets():
+    return random_jets()
+
+
+# Jets per class, matching other test modules so the session fixture generates each sample once.
+PYTHIA_JETS_PER_CLASS = {"top_tagging": 24, "jetnet": 10, "quark_gluon": 10}
+
+
+def pythia(request, sample="top_tagging"):
+    """Pythia jets from the session fixture in conftest.py; skip while it does not exist."""
+    try:
+        factory = request.getfixturevalue("pythia_jets")
+    except pytest.FixtureLookupError:
+        pytest.skip("pythia_jets fixture not available")
+    return factory(sample, n_jets=PYTHIA_JETS_PER_CLASS[sample], seed=1)
+
+
+def tf_render(batch, spec, sparse=False):
+    args = [tf.constant(getattr(batch, name)) for name in ("pt", "eta", "phi", "energy", "mask", "jet_eta", "jet_phi")]
+    charge = None if batch.charge is None else tf.constant(batch.charge)
+    out = render_tf(*args, spec, charge=charge, sparse=sparse)
+    return SparseImages(*(a.numpy() for a in out)) if sparse else out.numpy()
+
+
+def assert_images_close(actual, expected, rtol=1e-5):
+    """Per channel, agreement to ``rtol`` relative to the channel's largest pixel."""
+    assert actual.shape == expected.shape
+    scale = np.abs(expected).max(axis=tuple(range(expected.ndim - 1)), initial=0.0)
+    error = np.abs(actual.astype(np.float64) - expected)
+    bad = error > rtol * (np.abs(expected) + scale)
+    assert not bad.any(), f"{bad.sum()} of {bad.size} pixels differ, by up to {error.max():.3g}; channel scales {scale}"
+
+
+def relative(batch):
+    """(etarel, phirel, pt) in float64 with wrapped phi, the way a reader would compute them by hand."""
+    etarel = batch.eta.astype(np.float64) - batch.jet_eta.astype(np.float64)[:, None]
+    phirel = delta_phi(batch.phi.astype(np.float64), batch.jet_phi.astype(np.float64)[:, None])
+    return etarel, phirel, batch.pt.astype(np.float64)
+
+
+# ------------------------------------------------------------ numpy == TensorFlow
+def check_numpy_matches_tf(batch, spec):
+    dense, sparse = render(batch, spec), render(batch, spec, sparse=True)
+    assert dense.dtype == np.float32 and dense.shape == (len(batch), *spec.shape)
+    assert_images_close(tf_render(batch, spec), dense)
+    tf_sparse = tf_render(batch, spec, sparse=True)
+    for name in ("index", "count", "n_outside"):
+        np.testing.assert_array_equal(getattr(tf_sparse, name), getattr(sparse, name), err_msg=name)
+    assert_images_close(tf_sparse.values, sparse.values)
+
+
+@pytest.mark.parametrize("channels", CHANNEL_SETS, ids="+".join)
+@pytest.mark.parametrize("option", PREPROCESSING)
+def test_numpy_matches_tf_random(jets, channels, option):
+    check_numpy_matches_tf(jets, ImageSpec(20, 0.4, channels, **PREPROCESSING[option]))
+
+
+@pytest.mark.parametrize("sample", ["top_tagging", "quark_gluon", "jetnet"])
+@pytest.mark.parametrize("option", PREPROCESSING)
+def test_numpy_matches_tf_pythia(request, sample, option):
+    batch = pythia(request, sample)
+    spec = ImageSpec(24, 1.2 if sample == "top_tagging" else 0.4, CHANNEL_SETS[1], **PREPROCESSING[option])
+    if needs_subjets(spec):  # TF's kT clustering costs O(M^3) per jet on CPU: the 40 hardest constituents
+        batch = batch.sort_by_pt().pad_to(40)
+    check_numpy_matches_tf(batch, spec)
+    if batch.charge is not None or batch.pid is not None:
+        check_numpy_matches_tf(batch, dataclasses.replace(spec, channels=CHANNEL_SETS[2]))
+
+
+def test_render_tf_under_xla_and_one_jet(jets):
+    spec = ImageSpec(16, 0.4, ("pt", "mass"), center="leading_subjet", rotate="subjet", flip=True)
+    args = [tf.constant(a) for a in (jets.pt, jets.eta, jets.phi, jets.energy, jets.mask, jets.jet_eta, jets.jet_phi)]
+    compiled = tf.function(lambda *a: render_tf(*a, spec), jit_compile=True, autograph=False)
+    assert_images_close(compiled(*args).numpy(), render(jets, spec))
+    one = render_tf(*(a[5] for a in args), spec).numpy()
+    assert_images_close(one, render(jets[5], spec)[0])
+
+
+def test_render_tf_from_raw_constituents(jets):
+    """The serving form: [N, M, 4] (pt, eta, phi, energy), zero-padded, plus the jet axis."""
+    spec = ImageSpec.effnet_s(npix=24)
+    constituents = tf.constant(np.stack([jets.pt, jets.eta, jets.phi, jets.energy], axis=-1))
+    images = render_tf(*tf.unstack(constituents, axis=-1), None, jets.jet_eta, jets.jet_phi, spec)
+    assert_images_close(images.numpy(), render(jets, spec))
+
+
+# ---------------------------------------------------------------- references
+def test_pt_image_equals_histogram2d(jets):
+    spec = ImageSpec(25, 0.4)
+    images = render(jets, spec)
+    etarel, phirel, pt = relative(jets)
+    for i in range(len(jets)):
+        m = jets.mask[i]
+        expected, _, _ = np.histogram2d(etarel[i, m], phirel[i, m], bins=25, range=[[-0.4, 0.4]] * 2, weights=pt[i, m])
+        np.testing.assert_allclose(images[i, ..., 0], expected, rtol=1e-6, err_msg=f"jet {i}")
+
+
+def test_on_edge_values_follow_histogram2d():
+    """Points exactly on bin edges, the image edges included (+0.5 falls in the last bin)."""
+    edges = np.linspace(-0.5, 0.5, 5)  # exact in float32
+    eta, phi = (a.ravel()[None] for a in np.meshgrid(edges, edges, indexing="ij"))
+    pt = np.arange(1.0, eta.size + 1)[None]
+    batch = JetBatch.from_ptetaphie(pt, eta, phi, pt * np.cosh(eta), jet_eta=[0.0], jet_phi=[0.0])
+    spec = ImageSpec(4, 0.5)
+    expected, _, _ = np.histogram2d(eta[0], phi[0], bins=4, range=[[-0.5, 0.5]] * 2, weights=pt[0])
+    np.testing.assert_array_equal(render(batch, spec)[0, ..., 0], expected)
+    np.testing.assert_array_equal(tf_render(batch, spec)[0, ..., 0], expected)
+    assert render(batch, spec, sparse=True).n_outside[0] == 0
+
+
+def test_centred_image_matches_energyflow_pixelate(jets):
+    """energyflow centres on its pt centroid snapped to the pixel grid and stores [phi, y]; fed our
+    exactly centred coordinates (centroid 0, so no snapping) and transposed, it must agree."""
+    pixelate = pytest.importorskip("energyflow.utils").pixelate
+    spec = ImageSpec(33, 0.4, ("pt", "charged_multiplicity"), center="pt_centroid")
+    images = render(jets, spec)
+    etarel, phirel, pt = relative(jets)
+    for i in np.nonzero(jets.n_constituents > 0)[0]:
+        m = jets.mask[i]
+        x = etarel[i, m] - np.average(etarel[i, m], weights=pt[i, m])
+        y = phirel[i, m] - np.average(phirel[i, m], weights=pt[i, m])
+        rows = np.stack([pt[i, m], x, y, jets.pid[i, m]], axis=1)
+        expected = pixelate(rows, npix=33, img_width=0.8, nb_chan=2, norm=False, charged_counts_only=True)
+        np.testing.assert_allclose(images[i], expected.transpose(1, 0, 2), rtol=1e-6, atol=1e-6, err_msg=f"jet {i}")
+        normed = pixelate(rows, npix=33, img_width=0.8, nb_chan=1, norm=True)
+        l1 = render(jets[i], dataclasses.replace(spec, channels=("pt",), normalize="l1"))[0]
+        np.testing.assert_allclose(l1, normed.transpose(1, 0, 2), rtol=1e-6, atol=1e-9)
+
+
+def test_pythia_pt_image_equals_histogram2d(request):
+    batch = pythia(request, "jetnet")
+    images = render(batch, ImageSpec.ensemble())
+    etarel, phirel, pt = relative(batch)
+    for i in range(len(batch)):
+        m = batch.mask[i]
+        expected, _, _ = np.histogram2d(etarel[i, m], phirel[i, m], bins=299, range=[[-0.4, 0.4]] * 2, weights=pt[i, m])
+        np.testing.assert_allclose(images[i, ..., 0], expected, rtol=1e-6)
+
+
+def test_mass_of_two_particles_in_one_pixel():
+    pt, eta, phi = np.array([[100.0, 50.0]]), np.array([[0.01, 0.03]]), np.array([[0.02, -0.01]])
+    batch = JetBatch.from_ptetaphie(pt, eta, phi, pt * np.cosh(eta), jet_eta=[0.0], jet_phi=[0.0])
+    # Massless: m^2 = 2 pt1 pt2 (cosh(d_eta) - cos(d_phi)), evaluated without cancellation.
+    p, e, f = (a[0].astype(np.float64) for a in (batch.pt, batch.eta, batch.phi))
+    expected = np.sqrt(4 * p[0] * p[1] * (np.sinh((e[0] - e[1]) / 2) ** 2 + np.sin((f[0] - f[1]) / 2) ** 2))
+    spec = ImageSpec(9, 0.4, ("mass", "pt", "energy"))
+    for image in (render(batch, spec)[0], tf_render(batch, spec)[0]):
+        (i, j), = np.argwhere(image[..., 1] > 0)
+        assert image[i, j, 1] == pytest.approx(150.0)
+        assert image[i, j, 2] == pytest.approx(batch.energy.sum(), rel=1e-6)
+        assert image[i, j, 0] == pytest.approx(expected, rel=1e-3)  # float32 E: m^2 known to ~1e-7 E^2
+
+
+# ------------------------------------------------------------------ geometry
+def test_total_pt_and_dropped_constituents(jets):
+    spec = ImageSpec(17, 0.3)
+    sparse = render(jets, spec, sparse=True)
+    etarel, phirel, pt = relative(jets)
+    inside = jets.mask & (np.abs(etarel) <= 0.3) & (np.abs(phirel) <= 0.3)
+    np.testing.assert_allclose(render(jets, spec).sum(axis=(1, 2, 3)), (pt * inside).sum(axis=1), rtol=1e-5)
+    np.testing.assert_array_equal(sparse.n_outside, (jets.mask & ~inside).sum(axis=1))
+    assert sparse.n_outside.sum() > 0 and sparse.n_outside.dtype == np.int32
+
+
+def test_phi_wraparound(jets):
+    """A jet at phi = 3.1 with constituents across +-pi renders like the same jet at phi = 0."""
+    shifted = dataclasses.replace(
+        jets,
+        phi=delta_phi(jets.phi, jets.jet_phi[:, None] - 3.1).astype(np.float32) * jets.mask,
+        jet_phi=np.full(len(jets), 3.1, np.float32),
+    )
+    assert (np.abs(shifted.phi[jets.mask]) > 3.0).mean() > 0.3  # constituents on both sides of +-pi
+    for option in ("none", "all", "subjet"):
+        spec = ImageSpec(15, 0.4, ("pt", "mass"), **PREPROCESSING[option])
+        assert_images_close(render(shifted, spec), render(jets, spec), rtol=1e-4)
+        assert_images_close(tf_render(shifted, spec), render(jets, spec), rtol=1e-4)
+
+
+@pytest.mark.parametrize("option", PREPROCESSING)
+def test_empty_and_single_constituent_jets(jets, option):
+    spec = ImageSpec(11, 0.4, ("pt", "mass", "energy"), **PREPROCESSING[option])
+    empty_and_single = jets[[0, 1]]
+    assert list(empty_and_single.n_constituents) == [0, 1]
+    sparse = render(empty_and_single, spec, sparse=True)
+    images = render(empty_and_single, spec)
+    assert np.all(np.isfinite(images)) and not images[0].any()
+    assert list(sparse.count) == [0, 1] and list(sparse.n_outside) == [0, 0]
+    # The lone constituent is the jet axis and its own centre: the central pixel.
+    assert sparse.index[1, 0] == 5 * 11 + 5
+    assert images[1, 5, 5, 0] == pytest.approx(1.0 if spec.normalize else empty_and_single.pt[1, 0])
+    assert_images_close(tf_render(empty_and_single, spec), images)
+
+
+def test_batches_without_jets_or_constituent_slots():
+    spec = ImageSpec(5, 0.4, ("pt", "mass"), center="leading_subjet", rotate="subjet")
+    for n, m in ((0, 4), (3, 0)):
+        batch = JetBatch.from_ptetaphie(*np.zeros((4, n, m)))
+        sparse = render(batch, spec, sparse=True)
+        assert sparse.index.shape == (n, m) and sparse.values.shape == (n, m, 2)
+        np.testing.assert_array_equal(render(batch, spec), np.zeros((n, 5, 5, 2)))
+        np.testing.assert_array_equal(tf_render(batch, spec), np.zeros((n, 5, 5, 2)))
+
+
+def test_padding_never_contributes(jets):
+    channels = CHANNEL_SETS[1] + CHANNEL_SETS[2]
+    spec = ImageSpec(15, 0.4, channels, center="leading_subjet", rotate="principal_axis", flip=True)
+    rng = np.random.default_rng(3)
+    garbage = {
+        name: np.where(jets.mask, getattr(jets, name), rng.uniform(0, 100, jets.pt.shape)).astype(np.float32)
+        for name in ("pt", "eta", "phi", "energy", "charge")
+    }
+    dirty = dataclasses.replace(jets, **garbage)
+    wider = jets.pad_to(jets.max_constituents + 7)
+    expected = render(jets, spec)
+    for batch in (dirty, wider):
+        np.testing.assert_array_equal(render(batch, spec), expected)
+        assert_images_close(tf_render(batch, spec), expected)
+
+
+def test_rotation_and_flip_conventions():
+    """Principal axis along +eta with more pt at +eta; the harder half at +phi after the flip."""
+    # An elongated jet along the diagonal eta = phi, harder in the upper-right.
+    t = np.array([[-0.2, -0.1, 0.0, 0.1, 0.2, 0.05]])
+    pt = np.array([[5.0, 10.0, 50.0, 20.0, 30.0, 8.0]])
+    eta, phi = t.copy(), t.copy()
+    phi[0, -1] = -0.05  # one constituent off the axis, below it
+    batch = JetBatch.from_ptetaphie(pt, eta, phi, pt * np.cosh(eta), jet_eta=[0.0], jet_phi=[0.0])
+    spec = ImageSpec(21, 0.4, center="hardest", rotate="principal_axis")
+    image = render(batch, spec)[0, ..., 0]
+    assert image[:, 10].sum() > 0.9 * image.sum()  # on the eta axis (phi bin 10)
+    assert image[11:, :].sum() > image[:10, :].sum()  # more pt at +eta
+    flipped = render(batch, dataclasses.replace(spec, flip=True))[0, ..., 0]
+    assert flipped[:, 11:].sum() >= flipped[:, :10].sum()
+
+
+# -------------------------------------------------------------- sparse / dense
+def test_sparse_layout_and_densify(jets):
+    spec = ImageSpec(21, 0.3, ("pt", "energy"), center="pt_centroid")
+    sparse = render(jets, spec, sparse=True)
+    assert sparse.index.dtype == np.int32 and sparse.values.dtype == np.float32 and sparse.count.dtype == np.int32
+    assert sparse.index.shape == jets.pt.shape and sparse.values.shape == (*jets.pt.shape, 2)
+    for i in range(len(jets)):
+        used = sparse.index[i, : sparse.count[i]]
+        assert np.all(np.diff(used) > 0)  # unique and ascending
+        assert not sparse.index[i, sparse.count[i] :].any() and not sparse.values[i, sparse.count[i] :].any()
+    dense = render(jets, spec)
+    np.testing.assert_array_equal(densify(sparse, 21), dense)
+    np.testing.assert_array_equal(densify_tf(sparse.index, sparse.values, sparse.count, 21).numpy(), dense)
+    with pytest.raises(ValueError, match="npix=5"):
+        densify(sparse, 5)
+
+
+def test_densify_tf_in_tf_data_on_single_examples(jets):
+    """Per-example records of exactly `count` pixels, densified inside Dataset.map before batching."""
+    spec = ImageSpec(13, 0.4, ("pt", "mass"))
+    sparse = render(jets, spec, sparse=True)
+    records = [(sparse.index[i, :c], sparse.values[i, :c], c) for i, c in enumerate(sparse.count)]
+    ds = tf.data.Dataset.from_generator(
+        lambda: iter(records),
+        output_signature=(
+            tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 2], tf.float32), tf.TensorSpec([], tf.int32)
+        ),
+    )
+    images = ds.map(lambda i, v, c: densify_tf(i, v, c, 13)).batch(64).get_single_element().numpy()
+    np.testing.assert_array_equal(images, render(jets, spec))
+
+
+def test_center_crop_numpy_tf_and_keras():
+    keras = pytest.importorskip("keras")
+    images = np.arange(2 * 35 * 35 * 3, dtype=np.float32).reshape(2, 35, 35, 3)
+    expected = np.asarray(keras.layers.CenterCrop(28, 28)(images))
+    np.testing.assert_array_equal(center_crop(images, 28), expected)
+    np.testing.assert_array_equal(center_crop(tf.constant(images), 28).numpy(), expected)
+    unknown = tf.function(lambda x: center_crop(x, 28), input_signature=[tf.TensorSpec([None, None, None, 3])])
+    np.testing.assert_array_equal(unknown(images).numpy(), expected)
+    np.testing.assert_array_equal(center_crop(images[0], 28), expected[0])
+    with pytest.raises(ValueError, match="size"):
+        center_crop(images, 36)
+
+
+# ---------------------------------------------------------------- channels
+def test_charge_from_pid_and_missing_charge(jets):
+    spec = ImageSpec(9, 0.4, CHANNEL_SETS[2])
+    from_pid = dataclasses.replace(jets, charge=None)
+    np.testing.assert_array_equal(render(from_pid, spec), render(jets, spec))
+    with pytest.raises(ValueError, match="charge.*pid"):
+        render(dataclasses.replace(jets, charge=None, pid=None), spec)
+    with pytest.raises(ValueError, match="need `charge`"):
+        render_tf(jets.pt, jets.eta, jets.phi, jets.energy, jets.mask, jets.jet_eta, jets.jet_phi, spec)
+    images = render(jets, spec)
+    np.testing.assert_allclose(images[..., 0] + images[..., 1], render(jets, ImageSpec(9, 0.4))[..., 0], rtol=1e-6)
+    assert np.all(images[..., 2] == np.round(images[..., 2]))
+
+
+# ---------------------------------------------------------------- ImageSpec
+def test_spec_round_trip_hash_and_fingerprint():
+    specs = [ImageSpec.ensemble(), ImageSpec.effnet_s(), ImageSpec.effnet_s(35), ImageSpec.quark_gluon(),
+             ImageSpec(20, 0.4, ["pt", "mass"], center="leading_subjet", rotate="subjet", flip=True, normalize="l1")]
+    for spec in specs:
+        assert ImageSpec.from_json(spec.to_json()) == spec
+        assert ImageSpec.from_dict(spec.to_dict()) == spec
+        assert hash(ImageSpec.from_json(spec.to_json())) == hash(spec)
+        assert ImageSpec.from_json(spec.to_json()).fingerprint() == spec.fingerprint()
+    assert len({s.fingerprint() for s in specs}) == len(specs) == len(set(specs))
+    assert ImageSpec(33, 0.4, ["pt"], flip=None) == ImageSpec(33, 0.4) and ImageSpec(33, 0.4).extent == 0.4
+    assert ImageSpec(np.int64(33), np.float32(0.5), "pt").to_json() == ImageSpec(33, 0.5).to_json()
+    assert (ImageSpec.effnet_s(35).crop, ImageSpec.effnet_s(40).crop) == (28, 32)
+    assert ImageSpec.ensemble().fingerprint() == "438e9496b33f0342"  # changes only with the spec or DEFINITIONS
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        specs[0].npix = 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(npix=0), "ImageSpec.npix: expected a positive int"),
+        (dict(npix=3.0), "ImageSpec.npix"),
+        (dict(npix=50_000), "ImageSpec.npix: expected a positive int <= 46340"),
+        (dict(extent=-1), r"ImageSpec.extent: expected a half-width in \(0, pi\)"),
+        (dict(extent=4.0), "ImageSpec.extent"),
+        (dict(channels=()), "ImageSpec.channels: expected a non-empty tuple"),
+        (dict(channels=("pt", "colour")), r"ImageSpec.channels: unknown channel\(s\) \['colour'\]"),
+        (dict(channels=("pt", "pt")), "ImageSpec.channels: duplicate"),
+        (dict(center="jet"), "ImageSpec.center: expected None or one of"),
+        (dict(rotate="pca"), "ImageSpec.rotate: expected None or one of"),
+        (dict(flip="yes"), "ImageSpec.flip: expected True, False or None"),
+        (dict(normalize="l2"), "ImageSpec.normalize"),
+        (dict(crop=34), r"ImageSpec.crop: expected None or an int in \[1, npix=33\]"),
+    ],
+)
+def test_spec_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ImageSpec(**{"npix": 33, "extent": 0.4, **kwargs})
+
+
+def test_spec_from_dict_and_json_errors():
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['size'\]"):
+        ImageSpec.from_dict({"npix": 33, "extent": 0.4, "size": 3})
+    with pytest.raises(ValueError, match=r"required field\(s\) \['extent'\]"):
+        ImageSpec.from_dict({"npix": 33})
+    with pytest.raises(ValueError, match="not valid JSON"):
+        ImageSpec.from_json("{npix: 33")
