@@ -42,6 +42,7 @@ generator settings and seed), the selection, counts and the mean/std images.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 import logging
@@ -245,22 +246,22 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     # ---------------------------------------------------- for the subclasses
     @classmethod
+    @abc.abstractmethod
     def public_files(cls, directory: Path) -> Dict[str, List[Path]]:
         """The public files expected in ``directory``: {group: [paths in order]}.
 
         Groups are split names when ``SPLIT_BY == "file"``, anything otherwise.
         """
-        raise NotImplementedError
 
     @staticmethod
+    @abc.abstractmethod
     def read_range(path: str, start: int, stop: int):
         """Rows ``[start, stop)`` of a source file as a JetBatch (labels set), via ``jettf.io``."""
-        raise NotImplementedError
 
     @staticmethod
+    @abc.abstractmethod
     def count_rows(path: str) -> int:
         """Rows in a source file (without reading them)."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ info
     @property

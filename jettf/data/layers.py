@@ -59,8 +59,9 @@ class SparseImagePrep(keras.layers.Layer):
         if self.standardize:
             x = (x - self.mean) / self.std
         if self.crop is not None and self.crop != self.npix:
-            top = (self.npix - self.crop) // 2
-            x = x[:, top: top + self.crop, top: top + self.crop, :]
+            from jettf.images import center_crop
+
+            x = center_crop(x, self.crop)
         flips = ops.cast(flips, "float32")
         x = ops.where(flips[:, 0, None, None, None] > 0.5, ops.flip(x, axis=1), x)
         x = ops.where(flips[:, 1, None, None, None] > 0.5, ops.flip(x, axis=2), x)
