@@ -432,7 +432,7 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             row.append(np.arange(len(jets), dtype=np.int64))
         labels, n_cons = np.concatenate(labels), np.concatenate(n_cons)
         range_id, row = np.concatenate(range_id), np.concatenate(row)
-        group_of = np.array([ranges[i][0] for i in range_id.tolist()], dtype=object) if len(range_id) else np.array([])
+        group_of = np.array([r[0] for r in ranges], dtype=object)[range_id]
         n_classes = len(self.CLASS_NAMES)
 
         keep = n_cons >= cfg.min_constituents
