@@ -187,6 +187,7 @@ def trained_tiny_cnn():
     return model, x_test, y_test, accuracy
 
 
+@pytest.mark.slow
 def test_gradcam_highlights_the_separating_region(trained_tiny_cnn):
     from jettf.explain.gradcam import find_conv_layers, grad_cam
 
@@ -266,6 +267,7 @@ def test_gradcam_one_map_per_nested_branch_equals_cam():
         grad_cam(model, {"image": inputs["image"]})
 
 
+@pytest.mark.slow
 def test_gradcam_jax_backend_matches_tensorflow(tmp_path, trained_tiny_cnn):
     pytest.importorskip("jax")
     from jettf.explain.gradcam import grad_cam
@@ -291,6 +293,7 @@ def test_gradcam_jax_backend_matches_tensorflow(tmp_path, trained_tiny_cnn):
 # ============================================================================ EFPs and the guided search
 
 
+@pytest.mark.slow
 def test_efp_observables_match_energyflow(pythia_jets):
     energyflow = pytest.importorskip("energyflow")
     from jettf.explain.search import EFPGrid, efp_observables, efp_formula
@@ -314,6 +317,7 @@ def test_efp_observables_match_energyflow(pythia_jets):
         "sum_{a,b,c} z_a z_b z_c theta_ab theta_ac theta_bc"
 
 
+@pytest.mark.slow
 def test_guided_search_on_pythia_top_jets_raises_auc(pythia_jets):
     """004's greedy search with a fast stand-in for the image network: a logistic regression on the log of every
     d <= 3 EFP and the jet mass, scored out of fold. Starting from the jet pT alone (uninformative in the
@@ -367,7 +371,7 @@ def test_hl_network_is_seeded():
     assert a.shape == (120,) and np.all((a >= 0) & (a <= 1))
 
 
-# ============================================================================ plots
+# ============================================================================ plots and the CLI driver
 
 
 def test_plots_write_pngs_with_eta_phi_axes(tmp_path):
@@ -391,3 +395,22 @@ def test_plots_write_pngs_with_eta_phi_axes(tmp_path):
     with pytest.raises(ValueError, match="columns"):
         plot_gradcam({"a": {"x": r[..., 0]}, "b": {"y": r[..., 0]}}, 0.4, tmp_path / "bad.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.png", "m.png", "p.png"]  # atomic writes leave no temps
+
+
+@pytest.mark.slow
+def test_run_explain_writes_maps_and_summary(tmp_path, trained_tiny_cnn):
+    from matplotlib.image import imread
+
+    from jettf.explain.__main__ import ExplainInputs, run_explain
+
+    model, x, y, _ = trained_tiny_cnn
+    inputs = ExplainInputs(model=model, images=x, labels=y, class_names=["bkg", "sig"], extent=0.4, jets=None,
+                           channel_names=["pt"])
+    summary = run_explain(inputs, tmp_path, gradcam_jets=8, log=lambda msg: None)
+    assert summary["gradcam_layers"] == {"tiny_cnn": "conv2"} and "search" not in summary
+    for name in ("average_images_pt.png", "difference_pt.png", "pearson_sig.png", "gradcam.png"):
+        assert imread(tmp_path / name).ndim == 3, name
+    saved = json.loads((tmp_path / "explain.json").read_text())
+    assert saved["files"]["gradcam"] == "gradcam.png" and saved["n_jets"] == len(y)
+    r = np.load(tmp_path / "pearson.npz")["r"]
+    assert r.shape == (16, 16, 1) and np.nanmax(r[1:5, 1:5]) > 0.5  # the separating corner drives the output

@@ -63,6 +63,14 @@ def test_quick_multiclass_writes_a_complete_run_directory(data_dir, tmp_path):
     assert again["accuracy"] == pytest.approx(test["accuracy"])
     assert again["auc_mean"] == pytest.approx(test["auc_mean"], abs=1e-6)
 
+    # jettf.explain reads the run through jettf.training.load_run and adds a report section.
+    from jettf.explain.__main__ import main as explain_main
+
+    assert explain_main([str(out), "--gradcam-jets", "4", "--max-steps", "1", "--efp-dmax", "2"]) == 0
+    assert (out / "explain" / "gradcam.png").exists() and (out / "explain" / "ado_search.md").exists()
+    report = (out / "report.md").read_text()
+    assert report.count("## What the network learned") == 1 and "explain/gradcam.png" in report
+
 
 def test_same_seed_gives_the_same_metrics(data_dir, tmp_path):
     args = ["--task", "binary", "--dataset", "top_tagging_images/quick", "--model", "lenet", "--quick",

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+
+from jettf.utils import atomic_path
 
 __all__ = ["ExplainInputs", "load_explain_inputs", "run_explain", "main"]
 
@@ -50,17 +53,10 @@ class ExplainInputs:
     background: int = 0
 
 
-# ============================================================================================================
-# GLUE FOR THE LEAD -- the one function to adapt to jettf.training once ``load_run`` exists. Contract assumed:
-#   jettf.training.load_run(run_dir) -> (model, config, test_data)
-#   config: dict with "image_spec" (ImageSpec JSON string or dict), "class_names", "dataset"
-#   test_data: attributes or keys "images" [N, H, W, C], "labels" [N], optionally "constituents" /
-#              "jets" (a JetBatch of the same jets) and "global_features" [N, F]
-# ============================================================================================================
 def load_explain_inputs(run_dir, signal: Optional[int] = None, background: int = 0) -> ExplainInputs:
     """Load a run directory into :class:`ExplainInputs` (adapt here when the run-directory contract changes)."""
     from jettf.images import ImageSpec
-    from jettf.training import load_run  # noqa: F401  (provided by the training module)
+    from jettf.training import load_run
 
     model, config, test = load_run(run_dir)
 
@@ -87,7 +83,26 @@ def load_explain_inputs(run_dir, signal: Optional[int] = None, background: int =
         signal=len(class_names) - 1 if signal is None else int(signal),
         background=int(background),
     )
-# ============================================================================================================
+
+
+REPORT_HEADING = "## What the network learned"
+
+
+def add_report_section(run_dir, out: Path) -> Path:
+    """Put (or replace) a section in ``RUN_DIR/report.md`` linking the explain outputs."""
+    report = Path(run_dir) / "report.md"
+    text = report.read_text() if report.exists() else ""
+    text = text.split(f"\n{REPORT_HEADING}")[0].rstrip() + "\n\n"
+    rel = os.path.relpath(out, Path(run_dir))
+    lines = [REPORT_HEADING, "", f"From `python -m jettf.explain` (files in `{rel}/`).", ""]
+    for png in sorted(out.glob("*.png")):
+        lines += [f"![{png.stem}]({rel}/{png.name})", ""]
+    search = out / "ado_search.md"
+    if search.exists():
+        lines += [search.read_text().replace("# Guided", "### Guided", 1), ""]
+    with atomic_path(report) as tmp:
+        tmp.write_text(text + "\n".join(lines))
+    return report
 
 
 def _model_inputs(inp: ExplainInputs, index) -> dict:
@@ -228,6 +243,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run_explain(inputs, out, max_jets=args.max_jets, gradcam_jets=args.gradcam_jets, search=not args.no_search,
                 efp_dmax=args.efp_dmax, kappas=args.kappas, betas=args.betas, max_steps=args.max_steps,
                 seed=args.seed, log=log)
+    log(f"[explain] added '{REPORT_HEADING}' to {add_report_section(args.run_dir, out)}")
     return 0
 
 

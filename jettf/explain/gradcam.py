@@ -191,8 +191,9 @@ class _Alias(keras.layers.Layer):
 def _replay(model):
     """Rebuild ``model``'s graph on new inputs with every nested model inlined, sharing all layers and weights.
 
-    Returns ``(inputs, tensors)``: the new input structure and ``{path tuple: output tensor}`` for every layer
-    call, nested ones included, so that inner feature maps and the final score live in one graph.
+    Returns ``(inputs, tensors, outputs)``: the new input structure, ``{path tuple: output tensor}`` for every
+    layer call, nested ones included (so inner feature maps and the final score live in one graph), and the
+    model's outputs in that graph.
     """
     tensors = {}
 

@@ -27,15 +27,16 @@ Choices (documented because 004 leaves them open):
   validation fraction of the training jets (best weights restored).
 * Jets are split once (stratified, seeded) into a training part for the small networks and an evaluation part
   on which the disagreement set, the candidates' ADO, and the reported AUC and ADO are computed. The
-  selection and the reported numbers use the same evaluation jets (as in 004); with few jets the reported
-  gains are therefore slightly optimistic.
+  selection and the reported numbers use the same evaluation jets (004 names no separate selection set); with
+  few jets the reported gains are therefore slightly optimistic.
 * Orientation: by default (``orientation="raw"``, 004 and Faucett et al.) a candidate's raw value is compared
   with the network on X_n. ``orientation="global"`` first flips the candidates whose ADO with the network over
   all evaluation pairs (estimated on ``n_pairs`` random pairs) is below 1/2 (observables that decrease towards
   signal), then scores them on X_n with that fixed sign; the table marks flipped observables with a minus.
   Choosing the sign on X_n itself (max(ADO, 1 - ADO) there) is deliberately not offered: on X_n the HL network
-  orders every pair wrongly, so the *negation* of any observable correlated with the current features (e.g.
-  -sum z z theta^3 next to the jet mass) agrees with the network there without adding information.
+  orders every pair opposite to the network, so the *negation* of any observable correlated with the current
+  features (e.g. -sum z z theta^3 next to the jet mass) agrees with the network there without adding
+  information (seen on generated top jets: it was picked and lowered the AUC).
 * With no start features, HLN_0 is a constant (AUC = ADO = 1/2) and X_0 is a uniform sample of all pairs.
 * Candidate columns that are constant over the jets (e.g. the one-node graph at kappa = 1) are dropped, and
   graphs without edges are kept for one beta only (they do not depend on beta).
@@ -48,7 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
+import sys
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -511,6 +512,8 @@ def guided_search(
     guide = np.asarray(network_scores, dtype=np.float64).reshape(-1)
     y = np.asarray(labels).astype(np.int64).reshape(-1)
     n = guide.size
+    if not np.all(np.isfinite(guide)):
+        raise ValueError("guided_search: network_scores contain nan or inf")
     if y.size != n or candidates.n_jets != n or (start is not None and start.n_jets != n):
         raise ValueError(
             f"guided_search: network_scores ({n}), labels ({y.size}), candidates ({candidates.n_jets})"
@@ -546,7 +549,8 @@ def guided_search(
                  n_disagreement_pairs=0, disagreement_fraction=None, auc=auc_now, ado=ado_now,
                  delta_auc=None, delta_ado=None, kept=True, features=list(features))]
     if verbose:
-        print(f"[guided_search] step 0: {features or '(none)'}: AUC {auc_now:.4f}, ADO {ado_now:.4f}")
+        print(f"[guided_search] step 0: {features or '(none)'}: AUC {auc_now:.4f}, ADO {ado_now:.4f}",
+              file=sys.stderr)
     remaining = [c for c in candidates.names]
     if orientation == "global":  # sign of each candidate from its ADO with the network over (sampled) all pairs
         flip = _candidate_ado(candidates.values[held], guide_eval, random_pairs(y_eval, n_pairs, seed=seed)) < 0.5
@@ -587,7 +591,8 @@ def guided_search(
         ))
         if verbose:
             print(f"[guided_search] step {step}: +{name} (ADO on X_n {oriented[best]:.4f}): AUC {auc_new:.4f} "
-                  f"({d_auc:+.4f}), ADO {ado_new:.4f} ({d_ado:+.4f}){'' if not flat else ' -> plateau'}")
+                  f"({d_auc:+.4f}), ADO {ado_new:.4f} ({d_ado:+.4f}){'' if not flat else ' -> plateau'}",
+                  file=sys.stderr)
         if flat:
             stop_reason = (f"plateau at step {step} (dAUC {d_auc:+.4f} vs tol {auc_tol:g}, "
                            f"dADO {d_ado:+.4f} vs tol {ado_tol:g}, rule {stop!r})")
@@ -600,6 +605,4 @@ def guided_search(
                   n_train=int(train.size), n_eval=int(held.size), n_candidates=len(candidates))
     selected = [r["added"] for r in rows[1:] if r["kept"]]
     start_names = list(start.names) if start is not None else []
-    if not math.isfinite(network_auc):
-        raise ValueError("guided_search: the network's AUC is not finite")
     return SearchResult(rows, selected, start_names, network_auc, stop_reason, config)
