@@ -14,7 +14,7 @@ from .spec import FeatureSpec, _fmt
 
 __all__ = ["compute_features", "feature_validity", "DegenerateJetWarning"]
 
-_JET_BLOCK = 2048  # jets per outer block: bounds the memory of the N-subjettiness step
+_JET_BLOCK = 1024  # jets per outer block: bounds the memory of the N-subjettiness step
 _GROUP_ELEMENTS = 1 << 18  # jets x width^2 per correlator group (2 MiB per [G, w, w] float64 array: cache-sized)
 _WIDTH_STEP = 8  # jets are grouped by constituent count rounded up to this step
 
@@ -108,12 +108,12 @@ def _grouped_columns(pt, y, phi, counts, spec, names) -> dict:
     requests = ecf_requests(spec)
     limits = {"all": None, "k3": spec.ecfg3_max_constituents, "k4": spec.ecf4_max_constituents}
     sums = {key: {r: np.zeros(len(counts)) for r in requests[key]} for key in limits}
-    efps = np.zeros((len(counts), len(names) - len(series_columns(spec, sums)))) if spec.efp_dmax else None
+    efps = np.zeros((len(counts), len(efp_graph_names(spec.efp_dmax)))) if spec.efp_dmax else None
     for key, limit in limits.items():
         if not requests[key] and (key != "all" or efps is None):
             continue
         sizes = counts if limit is None else np.minimum(counts, limit)
-        for idx, w in _groups(sizes, pt.shape[1]):
+        for idx, w in _groups(sizes, pt.shape[1] if limit is None else min(limit, pt.shape[1])):
             z = _fractions(pt[idx, :w])
             theta = _pairwise_delta_r(y[idx, :w], phi[idx, :w])
             for r, v in correlator_sums(theta, z, requests[key]).items():
@@ -153,6 +153,7 @@ def _pairwise_delta_r(y, phi):
 
 
 def _fractions(pt):
+    """Momentum fractions z_i = pt_i / sum_j pt_j per row (0 for a row without pt)."""
     total = pt.sum(axis=1, keepdims=True)
     z = np.zeros_like(pt)
     np.divide(pt, total, out=z, where=total > 0)

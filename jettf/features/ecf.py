@@ -47,84 +47,64 @@ _BLOCK_ELEMENTS = 1 << 17
 _E3_DIRECT_WIDTH = 32  # below this width ECFN(3) uses one plain (L @ L) product
 
 
-# ----------------------------------------------------------------- requests
-def ecf_requests(spec) -> Dict[str, set]:
-    """Correlator sums each constituent set needs: ``{"all"|"k3"|"k4": {(kind, beta)}}``.
+# ------------------------------------------------------------------ series
+# series -> n -> (constituent set, formula). A formula gets ``s(kind, beta)``, the
+# correlator sums of its set, and beta: e2, e3, e4 = ECFN(2..4); g13, g23 = ECFG(1, 3),
+# ECFG(2, 3); g14, g24 = ECFG(1, 4), ECFG(2, 4).
+_SERIES = {
+    "c": {
+        1: ("all", lambda s, b: s("e2", b)),
+        2: ("all", lambda s, b: _div(s("e3", b), s("e2", b) ** 2)),
+        3: ("k4", lambda s, b: _div(s("e2", b) * s("e4", b), s("e3", b) ** 2)),
+    },
+    "u": {
+        1: ("all", lambda s, b: s("e2", b)),
+        2: ("k3", lambda s, b: s("g13", b)),
+        3: ("k4", lambda s, b: s("g14", b)),
+    },
+    "m": {
+        1: ("all", lambda s, b: s("e2", b)),
+        2: ("k3", lambda s, b: _div(s("g13", b), s("e2", b))),
+        3: ("k4", lambda s, b: _div(s("g14", b), s("g13", b))),
+    },
+    "n": {
+        1: ("all", lambda s, b: s("e2", 2 * b)),
+        2: ("k3", lambda s, b: _div(s("g23", b), s("e2", b) ** 2)),
+        3: ("k4", lambda s, b: _div(s("g24", b), s("g13", b) ** 2)),
+    },
+}
 
-    Kinds: ``e2, e3, e4`` (ECFN), ``g13, g23`` (ECFG(1,3), ECFG(2,3)), ``g14, g24``.
-    """
-    req = {"all": set(), "k3": set(), "k4": set()}
-    c, u, m, n = spec.c_series, spec.u_series, spec.m_series, spec.n_series
-    for b in spec.c_betas:
-        if 1 in c:
-            req["all"].add(("e2", b))
-        if 2 in c:
-            req["all"] |= {("e2", b), ("e3", b)}
-        if 3 in c:
-            req["k4"] |= {("e2", b), ("e3", b), ("e4", b)}
+
+def _members(spec):
+    """``(name, constituent set, formula of s)`` for every correlator feature of ``spec``, in column order."""
+    for n in spec.c_series:
+        for b in spec.c_betas:
+            key, f = _SERIES["c"][n]
+            yield f"c{n}_b{_fmt(b)}", key, functools.partial(f, b=b)
     for a, b in spec.d2_params:
-        req["all"] |= {("e3", a), ("e2", b)}
-    for b in spec.u_betas:
-        if 1 in u:
-            req["all"].add(("e2", b))
-        if 2 in u:
-            req["k3"].add(("g13", b))
-        if 3 in u:
-            req["k4"].add(("g14", b))
-    for b in spec.m_betas:
-        if 1 in m:
-            req["all"].add(("e2", b))
-        if 2 in m:
-            req["k3"] |= {("g13", b), ("e2", b)}
-        if 3 in m:
-            req["k4"] |= {("g14", b), ("g13", b)}
-    for b in spec.n_betas:
-        if 1 in n:
-            req["all"].add(("e2", 2 * b))
-        if 2 in n:
-            req["k3"] |= {("g23", b), ("e2", b)}
-        if 3 in n:
-            req["k4"] |= {("g24", b), ("g13", b)}
+        yield f"d2_a{_fmt(a)}_b{_fmt(b)}", "all", functools.partial(_d2, a=a, b=b)
+    for series in ("u", "m", "n"):
+        for n in getattr(spec, f"{series}_series"):
+            for b in getattr(spec, f"{series}_betas"):
+                key, f = _SERIES[series][n]
+                yield f"{series}{n}_b{_fmt(b)}", key, functools.partial(f, b=b)
+
+
+def _d2(s, a, b):
+    return _div(s("e3", a), s("e2", b) ** (3.0 * a / b))
+
+
+def ecf_requests(spec) -> Dict[str, set]:
+    """The correlator sums each constituent set needs: ``{"all"|"k3"|"k4": {(kind, beta)}}``."""
+    req = {"all": set(), "k3": set(), "k4": set()}
+    for _, key, formula in _members(spec):
+        formula(lambda kind, beta, key=key: req[key].add((kind, beta)) or np.ones(1))
     return req
 
 
 def series_columns(spec, sums: Dict[str, dict]) -> Dict[str, np.ndarray]:
-    """Assemble the C, D2, U, M, N columns (name -> [G]) from :func:`correlator_sums` of each set."""
-    s_all, s3, s4 = sums["all"], sums["k3"], sums["k4"]
-    cols = {}
-    for n in spec.c_series:
-        for b in spec.c_betas:
-            if n == 1:
-                v = s_all[("e2", b)]
-            elif n == 2:
-                v = _div(s_all[("e3", b)], s_all[("e2", b)] ** 2)
-            else:
-                v = _div(s4[("e2", b)] * s4[("e4", b)], s4[("e3", b)] ** 2)
-            cols[f"c{n}_b{_fmt(b)}"] = v
-    for a, b in spec.d2_params:
-        cols[f"d2_a{_fmt(a)}_b{_fmt(b)}"] = _div(s_all[("e3", a)], s_all[("e2", b)] ** (3.0 * a / b))
-    for n in spec.u_series:
-        for b in spec.u_betas:
-            cols[f"u{n}_b{_fmt(b)}"] = {1: lambda: s_all[("e2", b)], 2: lambda: s3[("g13", b)], 3: lambda: s4[("g14", b)]}[n]()
-    for n in spec.m_series:
-        for b in spec.m_betas:
-            if n == 1:
-                v = s_all[("e2", b)]
-            elif n == 2:
-                v = _div(s3[("g13", b)], s3[("e2", b)])
-            else:
-                v = _div(s4[("g14", b)], s4[("g13", b)])
-            cols[f"m{n}_b{_fmt(b)}"] = v
-    for n in spec.n_series:
-        for b in spec.n_betas:
-            if n == 1:
-                v = s_all[("e2", 2 * b)]
-            elif n == 2:
-                v = _div(s3[("g23", b)], s3[("e2", b)] ** 2)
-            else:
-                v = _div(s4[("g24", b)], s4[("g13", b)] ** 2)
-            cols[f"n{n}_b{_fmt(b)}"] = v
-    return cols
+    """The C, D2, U, M, N columns ``{name: [J]}`` from the sums of each set (see :func:`correlator_sums`)."""
+    return {name: formula(lambda kind, beta, key=key: sums[key][(kind, beta)]) for name, key, formula in _members(spec)}
 
 
 # ----------------------------------------------------------------- sums
@@ -207,11 +187,13 @@ def _enumerated_sums(theta, z, order, requests):
                 zz = flat_zz[sl]
                 weight = zz[:, pairs[0]] * zz[:, pairs[5]]
                 first, second = _two_smallest(angles, need_second)
-            prod = np.prod(angles, axis=0) if need_prod else None
+            base = {
+                "first": first,
+                "two": first * second if need_second else None,  # product of the two smallest angles
+                "all": np.prod(angles, axis=0) if need_prod else None,
+            }
             for kind, beta in requests:
-                x = {"g13": first, "g14": first, "e4": prod}.get(kind)
-                if x is None:  # g23, g24: product of the two smallest angles
-                    x = first * second
+                x = base[{"g13": "first", "g14": "first", "g23": "two", "g24": "two", "e4": "all"}[kind]]
                 out[(kind, beta)][sl] += np.einsum("gt,gt->g", weight, _pow(x, beta))
     return out
 

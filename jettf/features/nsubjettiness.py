@@ -27,17 +27,18 @@ __all__ = ["nsubjettiness", "rapidity"]
 # fastjet's JetDefinition::max_allowable_R: large enough that no particle merges with
 # the beam before the last exclusive step.
 _KT_R = 1000.0
+_MAX_RAP = 1e5
 _SAME_POINT_DR2 = 1e-24  # Delta R < 1e-12: rounding noise, never two distinct float32 particles
 
 
 def rapidity(e, px, py, pz):
-    """Rapidity exactly as fastjet's PseudoJet computes it (massless-safe, m^2 clipped at 0)."""
+    """Rapidity as fastjet's PseudoJet computes it: m^2 clipped at 0, |y| at most 1e5 (fastjet's MaxRap)."""
     kt2 = px * px + py * py
     m2 = np.maximum((e + pz) * (e - pz) - kt2, 0.0)
     ep = e + np.abs(pz)
     with np.errstate(divide="ignore", invalid="ignore"):
         y = 0.5 * np.log((kt2 + m2) / (ep * ep))
-    y = np.where(ep > 0, y, 0.0)
+    y = np.clip(np.where(ep > 0, y, 0.0), -_MAX_RAP, _MAX_RAP)
     return np.where(pz > 0, -y, y)
 
 
