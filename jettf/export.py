@@ -1,4 +1,4 @@
-"""Export a training run for TensorFlow Serving: ``python -m jettf.export RUN_DIR [--out saved_models/NAME] [--version V]``.
+"""Export a run for TensorFlow Serving: ``python -m jettf.export RUN_DIR [--out saved_models/NAME] [--version V]``.
 
 The implementation lives in :mod:`jettf.serving.export` (the exporter) and
 :mod:`jettf.serving.client` (request helpers); this module is the command line.

@@ -311,6 +311,10 @@ class ServedModel:
             self.metadata = read_metadata(self.path)
         except FileNotFoundError:
             self.metadata = None
+        else:  # the documented argument order, for messages
+            for name, order in signature_specs(self.metadata).items():
+                if name in self.specs and set(order) == set(self.specs[name]):
+                    self.specs[name] = {k: self.specs[name][k] for k in order}
 
     @property
     def class_names(self) -> Optional[list]:

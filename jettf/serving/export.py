@@ -252,9 +252,8 @@ def _plan(run_dir) -> _Plan:
 def _load_model(plan: _Plan):
     """The run's Keras model taking the dense/primary inputs (a device-densify wrapper is unwrapped)."""
     keras = _require_tensorflow_backend()
-    import jettf.data.layers  # noqa: F401 - registers SparseImagePrep
-    import jettf.models as zoo
-    from jettf.data.layers import SparseImagePrep
+    import jettf.models as zoo  # registers the zoo's custom layers
+    from jettf.data.layers import SparseImagePrep  # registered on import
 
     path = plan.run_dir / "model.keras"
     model = keras.models.load_model(path, compile=False)
@@ -549,7 +548,7 @@ def _model_card(meta: dict) -> str:
         "", "## Query it", "",
         "Serve the model base directory (the parent of this version) with TensorFlow Serving:", "",
         "```bash",
-        f"docker run --rm -p 8500:8500 -p 8501:8501 \\",
+        "docker run --rm -p 8500:8500 -p 8501:8501 \\",
         f"  --mount type=bind,source=$PWD/saved_models/{name},target=/models/{name} \\",
         f"  -e MODEL_NAME={name} -t tensorflow/serving",
         "```", "",
@@ -564,7 +563,8 @@ def _model_card(meta: dict) -> str:
         "json.dumps(body).encode(), {\"Content-Type\": \"application/json\"})",
         "print(json.load(urllib.request.urlopen(req))[\"predictions\"])",
         "```", "",
-        f"The JSON is `{{\"signature_name\": \"{FROM_CONSTITUENTS}\", \"instances\": [{{\"{first}\": ..., ...}}, ...]}}` "
+        f"The JSON is `{{\"signature_name\": \"{FROM_CONSTITUENTS}\", "
+        f"\"instances\": [{{\"{first}\": ..., ...}}, ...]}}` "
         "(row form) or `{\"signature_name\": ..., \"inputs\": {\"constituents\": [...], ...}}` (columnar form).",
         "", "gRPC (port 8500, `pip install tensorflow-serving-api`):", "",
         "```python",
@@ -607,6 +607,7 @@ def export_run(run_dir, out=None, version: Optional[int] = None, log=print) -> P
     """
     from jettf.utils import atomic_path
 
+    _require_tensorflow_backend()  # before anything heavy: fail fast under another backend
     plan = _plan(run_dir)
     base = Path(out) if out is not None else Path("saved_models") / plan.run_dir.resolve().name
     if version is None:
@@ -618,7 +619,6 @@ def export_run(run_dir, out=None, version: Optional[int] = None, log=print) -> P
     if target.exists():
         raise FileExistsError(f"{target} already exists; versions are never overwritten (omit --version to take "
                               f"the next one, {_next_version(base)})")
-    _require_tensorflow_backend()
     import tensorflow as tf
 
     model = _load_model(plan)
