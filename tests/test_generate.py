@@ -106,6 +106,30 @@ def test_top_jets_are_matched_to_their_top():
     assert np.all(result.pthat >= 300) and np.all(pt > 0)  # the card's PhaseSpace:pTHatMin
 
 
+def _half_sample_mode(values):
+    """Robust mode estimate (Bickel): repeatedly keep the densest half of the sorted values."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    while len(x) > 3:
+        half = (len(x) + 1) // 2
+        start = int(np.argmin(x[half - 1:] - x[: len(x) - half + 1]))
+        x = x[start:start + half]
+    return x.mean()
+
+
+@pytest.mark.slow
+def test_jet_mass_peaks():
+    """Top, W and Z jets peak at their masses; with the underlying event (JetNet) W and Z move up by ~10 GeV."""
+    no_mpi = ["PartonLevel:MPI = off"]
+    masses = {}
+    for name, mass, tolerance in (("w", 80.4, 6), ("z", 91.2, 6), ("t", 172.5, 10)):  # seeds 21-23: 81-82, 92, 175-180
+        masses[name] = generate_shard("jetnet", name, 150, seed=21, extra_settings=no_mpi).batch.jet_mass
+        assert abs(_half_sample_mode(masses[name]) - mass) < tolerance, name
+    with_ue = generate_shard("jetnet", "w", 150, seed=21).batch.jet_mass
+    assert 3 < np.median(with_ue) - np.median(masses["w"]) < 25
+    top = generate_shard("top_tagging", "top", 100, seed=21).batch  # the Top Tagging card: MPI off
+    assert abs(np.median(top.jet_mass) - 172.5) < 8
+
+
 def test_same_seed_same_jets_and_classes_are_independent():
     first = generate_jets("top_tagging", 4, seed=3)
     _same_batches(first, generate_jets("top_tagging", 4, seed=3))
@@ -200,6 +224,10 @@ def test_quark_gluon_layout(tmp_path, monkeypatch):
     batch = read_quark_gluon(tmp_path)
     assert len(batch) == 6 and batch.pid is not None
     assert np.all((batch.jet_pt > 499) & (batch.jet_pt < 551))
+    # rebuilt from the shards into one file: the left-over second file is pointed out
+    monkeypatch.setattr(production, "QG_JETS_PER_FILE", 100_000)
+    with pytest.warns(UserWarning, match=r"\['QG_jets_1.npz'\] are not part of this sample"):
+        generate_sample("quark_gluon", 3, tmp_path, seed=1, shard_jets=3, progress=False)
 
 
 def test_cli(tmp_path, capsys):

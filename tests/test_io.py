@@ -567,3 +567,19 @@ def test_quark_gluon_corrupt_compressed_data_is_reported_when_read(tmp_path):
     with pytest.raises(FileFormatError, match=r"QG_jets\.npz: cannot read rows \d+:\d+; the file looks truncated or "
                                               r"corrupt"):
         list(chunks)
+
+
+def test_quark_gluon_writer_keeps_phi_next_to_the_jet_axis(tmp_path):
+    """The public QG files do not wrap phi: a jet at phi ~ pi has constituents on both sides of pi."""
+    from jettf.io import read_quark_gluon, write_quark_gluon
+
+    phi = np.array([[np.pi - 0.05, -np.pi + 0.05, np.pi - 0.1]])
+    batch = JetBatch.from_ptetaphie(
+        pt=np.array([[50.0, 40.0, 30.0]]), eta=np.zeros((1, 3)), phi=phi, energy=np.array([[50.0, 40.0, 30.0]]),
+        pid=np.array([[211, -211, 22]]), labels=[1], class_names=("gluon", "quark"),
+    )
+    path = write_quark_gluon(batch, tmp_path / "QG_jets.npz")
+    stored = np.load(path)["X"][0, :, 2]
+    assert np.ptp(stored) < 0.2  # no jump of 2 pi across the jet
+    back = read_quark_gluon(path)
+    np.testing.assert_allclose(np.sort(back.phi[0]), np.sort(batch.phi[0]), atol=1e-6)

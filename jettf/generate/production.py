@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import multiprocessing
 import time
+import warnings
 from queue import Empty
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -77,11 +78,15 @@ def _run_tasks(todo: List[dict], workers: int, total: int, done: int, desc: str,
             with futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                              initargs=(queue,)) as pool:
                 pending = {pool.submit(_pool_job, task) for task in todo}
-                while pending:
-                    finished, pending = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_COMPLETED)
-                    _drain(queue, bar)
-                    for job in finished:
-                        job.result()  # re-raise a worker's error here
+                try:
+                    while pending:
+                        finished, pending = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_COMPLETED)
+                        _drain(queue, bar)
+                        for job in finished:
+                            job.result()  # re-raise a worker's error here
+                except BaseException:  # Ctrl-C or a failed shard: drop the queued shards, keep the finished ones
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
         bar.update(total - bar.n)
 
 
@@ -134,6 +139,10 @@ def _write_quark_gluon(per_class: Dict[str, tuple], out_dir: Path, rng: np.rando
         batch = JetBatch.concatenate([b.select(c[k]) for (b, _), c in zip(per_class.values(), chunks)])
         name = "QG_jets.npz" if k == 0 else f"QG_jets_{k}.npz"
         written.append(write_quark_gluon(batch.select(rng.permutation(len(batch))), out_dir / name))
+    stale = sorted(set(out_dir.glob("QG_jets*.npz")) - set(written))
+    if stale:  # readers take every QG_jets*.npz of a directory
+        warnings.warn(f"{out_dir}: {[p.name for p in stale]} are not part of this sample (left from an earlier "
+                      "run?); readers of the directory will include them", stacklevel=3)
     return written
 
 

@@ -35,7 +35,7 @@ from jettf.io._common import (
     read_files,
     require_file,
 )
-from jettf.jets import JetBatch
+from jettf.jets import JetBatch, delta_phi
 from jettf.utils import atomic_path
 
 __all__ = ["read_quark_gluon", "write_quark_gluon", "QUARK_GLUON_CLASSES"]
@@ -187,7 +187,8 @@ def write_quark_gluon(batch: JetBatch, path: PathLike) -> Path:
 
     Needs ``pid``. Constituents are sorted by pt and padded to the largest
     multiplicity; the rapidity is ``asinh(pz / mT)`` from each constituent's
-    energy and pz (its pseudorapidity when massless). ``y`` comes from the labels,
+    energy and pz (its pseudorapidity when massless); phi is kept within pi of the
+    jet axis (not wrapped), as in the public files. ``y`` comes from the labels,
     matched by class name ("gluon", "quark"; a batch without class names is taken
     to use that order).
     """
@@ -201,7 +202,8 @@ def write_quark_gluon(batch: JetBatch, path: PathLike) -> Path:
     mt = np.sqrt(np.clip(energy**2 - pz**2, 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         rapidity = np.where(mt > 0, np.arcsinh(pz / mt), jets.eta)
-    x = np.stack([jets.pt, rapidity, jets.phi, jets.pid], axis=-1).astype(np.float64) * jets.mask[..., None]
+    phi = jets.jet_phi[:, None] + delta_phi(jets.phi, jets.jet_phi[:, None])
+    x = np.stack([jets.pt, rapidity, phi, jets.pid], axis=-1).astype(np.float64) * jets.mask[..., None]
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, X=x, y=flags.astype(np.float64))
     return path
