@@ -21,7 +21,7 @@ from jettf.models import layers as zl
 from jettf.models import smoke
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_MODELS = ["calo_cnn", "deeptop", "efn", "effnet_s", "ensemble", "lenet", "pfn", "resnet15"]
+ALL_MODELS = ["calo_cnn", "deeptop", "effnet_s", "efn", "ensemble", "lenet", "pfn", "resnet15"]
 JAX_TIMEOUT_S = 900
 
 # 002 Table 2 (images only, 2 classes) and Keras' EfficientNet builder with the same settings (ANCHORS.md).
@@ -120,6 +120,7 @@ def test_mixed_precision_keeps_float32_output():
             out = model(smoke.tiny_inputs(name, 2), training=False)
             assert keras.backend.standardize_dtype(out.dtype) == "float32"
             assert model.get_layer("logits").compute_dtype == "bfloat16"
+            assert model.get_layer(zoo.GLOBAL_NORM_NAME).compute_dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -131,6 +132,10 @@ def test_same_seed_same_initial_weights():
     wa, wb, wc = (m.get_weights() for m in (a, b, c))
     assert all(np.array_equal(x, y) for x, y in zip(wa, wb))
     assert not all(np.array_equal(x, y) for x, y in zip(wa, wc))
+    # layers of equal shape get independent initial weights
+    kernels = [w for w in wa if w.ndim == 4 and w.std() > 0]
+    for i, k in enumerate(kernels):
+        assert not any(k.shape == k2.shape and np.array_equal(k, k2) for k2 in kernels[i + 1 :])
 
 
 # --------------------------------------------------------------------------------------- global features

@@ -194,8 +194,13 @@ def _restrict_to_dataset(space, info, config: dict, log) -> None:
 
 
 def run_search(settings: dict, out: Path, *, log: Callable[[str], None] = print, retrain: bool = False,
-               wait_for_data: float = 900.0) -> dict:
-    """Run (or continue) the search described by ``settings`` in ``out``; returns a summary."""
+               wait_for_data: float = 900.0, verbose: int = 1) -> dict:
+    """Run (or continue) the search described by ``settings`` in ``out``; returns a summary.
+
+    ``verbose=0`` silences keras-tuner's per-trial tables on stdout (``log`` still gets the progress lines).
+    The summary holds ``rows`` (the trials table), ``best_config``, ``best_trial``, ``best_score``,
+    ``n_trials`` and ``seconds`` (wall time of this call's search).
+    """
     import keras_tuner as kt  # noqa: F401
 
     from jettf.utils import write_json
@@ -219,6 +224,7 @@ def run_search(settings: dict, out: Path, *, log: Callable[[str], None] = print,
             results.write_results(out, tuner, settings["objective"], plot=False)
 
     tuner = JetTuner(oracle, JetHyperModel(space), config, out, log=log, on_trial_done=after_trial)
+    tuner.oracle.verbose = verbose if current != "worker" else 0
     if current != "worker":
         # keras-tuner keeps max_trials out of the saved oracle state: the budget of this call counts.
         tuner.oracle.max_trials = settings["max_trials"]

@@ -2,7 +2,7 @@
 
     >>> import jettf.models as zoo
     >>> zoo.available()
-    ['calo_cnn', 'deeptop', 'efn', 'effnet_s', 'ensemble', 'lenet', 'pfn', 'resnet15']
+    ['calo_cnn', 'deeptop', 'effnet_s', 'efn', 'ensemble', 'lenet', 'pfn', 'resnet15']
     >>> model = zoo.build("effnet_s", 2, input_shape=(28, 28, 3), preset="S0", class_names=["qcd", "top"])
     >>> zoo.model_class_names(model)
     ['qcd', 'top']

@@ -61,9 +61,13 @@ B0_BLOCKS = (
 STEM_FILTERS, TOP_FILTERS, DIVISOR = 32, 1280, 8
 NO_DROPOUT_BELOW = 90  # pixels, 002's linear extrapolation of the B0..B7 dropout schedule
 
-# Keras' EfficientNet initializers.
-_CONV_INIT = keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="truncated_normal")
-_DENSE_INIT = keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_out", distribution="uniform")
+# Keras' EfficientNet initializers, as configs: every layer deserializes its own instance (an initializer
+# instance draws its seed once, so sharing one would give equal-shaped layers equal weights).
+_CONV_INIT = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"},
+}
+_DENSE_INIT = {"class_name": "VarianceScaling", "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"}}
 
 
 def round_filters(filters: float, width: float, divisor: int = DIVISOR) -> int:
@@ -261,7 +265,7 @@ def build_effnet_s(
         mlp_units = (200,) if n_global_features else ()
 
     inputs = make_inputs(input_shape, n_global_features, kind="image")
-    x = keras.layers.Normalization(axis=-1, name="image_norm")(inputs["image"])
+    x = keras.layers.Normalization(axis=-1, name="image_norm", dtype="float32")(inputs["image"])
     x = _fit(x, res, fit)
     features = effnet_backbone(x, phi, activation=activation, drop_connect_rate=drop_connect_rate)
     probs = classifier_head(

@@ -15,6 +15,9 @@ a float32 softmax. Standardization is either
   weights, so they are saved with the model; or
 * fixed: pass ``global_mean=`` and ``global_std=`` (length-F sequences) to ``build``; they are stored in the
   layer config.
+
+The standardization always computes in float32 (under ``mixed_bfloat16`` a jet pT of ~1 TeV would otherwise be
+rounded to ~4 GeV before the mean is subtracted); its O(1) output is then cast to the compute dtype.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def standardize_global_features(global_input, global_mean=None, global_std=None)
     if (global_mean is None) != (global_std is None):
         raise ValueError("global_mean and global_std must be given together (or neither, to adapt later)")
     if global_mean is None:
-        layer = keras.layers.Normalization(axis=-1, name=GLOBAL_NORM_NAME)
+        layer = keras.layers.Normalization(axis=-1, name=GLOBAL_NORM_NAME, dtype="float32")
     else:
         mean = np.asarray(global_mean, dtype="float64").reshape(-1)
         std = np.asarray(global_std, dtype="float64").reshape(-1)
@@ -94,7 +97,7 @@ def standardize_global_features(global_input, global_mean=None, global_std=None)
         if np.any(std <= 0):
             raise ValueError("global_std: expected strictly positive standard deviations")
         layer = keras.layers.Normalization(
-            axis=-1, mean=mean.tolist(), variance=(std**2).tolist(), name=GLOBAL_NORM_NAME
+            axis=-1, mean=mean.tolist(), variance=(std**2).tolist(), name=GLOBAL_NORM_NAME, dtype="float32"
         )
     return layer(global_input)
 

@@ -69,10 +69,13 @@ class ImagenetPreprocess(keras.layers.Layer):
     ``mode`` is the one the backbone expects: ``"caffe"`` (ResNet50: RGB->BGR, subtract the ImageNet mean
     pixel), ``"tf"`` (InceptionV3: map [0, 255] to [-1, 1]) or ``"torch"``. ImageNet backbones expect pixels in
     [0, 255]; jet images of pT fractions live in [0, 1], so ``scale`` (default 255) brings them to that range
-    first. Inputs must have 3 channels (channels last).
+    first. Inputs must have 3 channels (channels last). Computes in float32; note that under ``mixed_bfloat16``
+    the backbone still casts the result (pixel values shifted by ~100 in "caffe" mode) to bfloat16, whose
+    ~3 significant digits blur pixels below ~1 % of the image maximum.
     """
 
     def __init__(self, mode="caffe", scale=1.0, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if mode not in ("caffe", "tf", "torch"):
             raise ValueError(f"ImagenetPreprocess: mode={mode!r}; expected 'caffe', 'tf' or 'torch'")
