@@ -42,7 +42,7 @@ shuffle, seed, deterministic, cache, repeat, ...) -> tf.data.Dataset``
 
 Builders (``import tfds_builders``), ``NAME/CONFIG``:
 
-- ``jetnet_images``: ``default`` (299x299 pT_rel, 170k jets/class, 000), ``pt_128``, ``pt_64``, ``quick`` (32x32, 300/class).
+- ``jetnet_images``: ``default`` (299x299 pT_rel, 170k jets/class, 000), ``pt_128``, ``pt_64``, ``quick`` (32x32, 1000/class).
 - ``top_tagging_images``: ``effnet_s_35`` (35x35x3, crop 28), ``effnet_s_40`` (40x40x3, crop 32; default), ``quick`` (40x40x3, 300/class).
 - ``quark_gluon_images``: ``pt_33`` (default), ``cnm_33`` (charged pt, neutral pt, charged multiplicity), ``quick`` (300/class).
 """

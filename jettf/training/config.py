@@ -77,7 +77,7 @@ TASK_DATASETS = {"multiclass": "jetnet_images", "binary": "jetnet_images"}
 # above chance. Small generated dataset, small images, a small model.
 QUICK = {
     "folds": 2,
-    "epochs": 8,
+    "epochs": 12,
     "batch_size": 64,
     "learning_rate": 2e-3,
     "round_size": 400,

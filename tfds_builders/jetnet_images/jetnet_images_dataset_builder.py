@@ -40,8 +40,8 @@ class Builder(JetImageBuilder):
                 dataclasses.replace(_ENSEMBLE, npix=128), 170_000),
         _config("pt_64", "64x64 pT_rel images over [-0.4, 0.4]^2, 170k jets per class",
                 dataclasses.replace(_ENSEMBLE, npix=64), 170_000),
-        _config("quick", "32x32 pT_rel images, 300 jets per class, small feature set (--quick, tests)",
-                dataclasses.replace(_ENSEMBLE, npix=32), 300, _QUICK_FEATURES),
+        _config("quick", "32x32 pT_rel images, 1000 jets per class, small feature set (--quick, tests)",
+                dataclasses.replace(_ENSEMBLE, npix=32), 1000, _QUICK_FEATURES),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "default"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
