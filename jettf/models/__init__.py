@@ -188,4 +188,4 @@ def adapt_normalization(model: keras.Model, global_features=None, image=None) ->
 from .flops import count_flops  # noqa: E402
 
 # Architectures register themselves on import.
-from . import calo_cnn, deeptop, effnet_s, ensemble, lenet, particle_flow, resnet15  # noqa: E402,F401
+from . import calo_cnn, deeptop, effnet_s, ensemble, lenet, particle_flow, resnet15  # noqa: E402,F401,I001

@@ -14,7 +14,7 @@ a float32 softmax. Standardization is either
   ``model.get_layer("global_features_norm").adapt(values)``) *before* compiling; the mean and variance are
   weights, so they are saved with the model; or
 * fixed: pass ``global_mean=`` and ``global_std=`` (length-F sequences) to ``build``; they are stored in the
-  layer config.
+  layer config. A zero standard deviation (a constant feature) is replaced by 1.
 
 The standardization always computes in float32 (under ``mixed_bfloat16`` a jet pT of ~1 TeV would otherwise be
 rounded to ~4 GeV before the mean is subtracted); its O(1) output is then cast to the compute dtype.
@@ -94,8 +94,9 @@ def standardize_global_features(global_input, global_mean=None, global_std=None)
             raise ValueError(
                 f"global_mean/global_std: shapes {mean.shape}/{std.shape}; expected ({n},) like global_features"
             )
-        if np.any(std <= 0):
-            raise ValueError("global_std: expected strictly positive standard deviations")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))) or np.any(std < 0):
+            raise ValueError("global_mean/global_std: expected finite values and non-negative standard deviations")
+        std = np.where(std > 0, std, 1.0)  # constant features: scale 1, as scikit-learn's StandardScaler does
         layer = keras.layers.Normalization(
             axis=-1, mean=mean.tolist(), variance=(std**2).tolist(), name=GLOBAL_NORM_NAME, dtype="float32"
         )
