@@ -92,8 +92,11 @@ def resolve(args: argparse.Namespace) -> tuple:
     )
     config["model_options"] = {**config["model_options"], **dict(args.model_option)}
     config["data_dir"] = str(Path(config["data_dir"] or "data").resolve())
-    out = args.out or Path("runs") / "-".join(
-        [config["task"], config["model"], config["dataset"].replace("/", "-"), f"s{config['seed']}"])
+    name = [config["task"], config["model"] + ("+gf" if config["global_features"] else ""),
+            config["dataset"].replace("/", "-"), f"s{config['seed']}"]
+    if config["task"] == "binary":
+        name.insert(1, f"{config['signal']}-vs-{config['background']}")
+    out = args.out or Path("runs") / "-".join(name)
     return config, RunDir(out)
 
 

@@ -81,6 +81,10 @@ def test_same_seed_gives_the_same_metrics(data_dir, tmp_path):
     assert first["test"] == second["test"]
     assert first["folds"] == second["folds"]
 
+    # A run directory is never silently reused for a different configuration.
+    with pytest.raises(ValueError, match=r"holds a run with different \['global_features'\]"):
+        _train(data_dir, tmp_path / "a", *args, "--global-features")
+
 
 def test_rounds_scheme_with_global_features(data_dir, tmp_path):
     out = tmp_path / "rounds"

@@ -24,6 +24,11 @@ from jettf.training.run_dir import RunDir, environment_versions
 
 __all__ = ["TrainingData", "run", "fit_validate", "predict", "inference_ms_per_100"]
 
+# Settings that may differ when a run directory is resumed (they do not change the result).
+RESUME_IGNORED = {"data_dir", "manual_dir", "n_boot", "mixed_precision", "jit_compile", "seeds",
+                  "dataset_fingerprint", "image_spec", "feature_spec", "feature_names", "class_names", "inputs",
+                  "image_prep", "dataset_source", "accelerator", "versions", "seed_dirs"}
+
 # Input sizes below which a backbone cannot run (InceptionV3 needs 75 px).
 MIN_INPUT_SIDE = {"ensemble": 75}
 
@@ -316,8 +321,8 @@ def run(config: dict, run_dir, log: Callable[[str], None] = print) -> dict:
     }
     if run_dir.exists():
         previous = run_dir.read_config()
-        changed = sorted(k for k in ("task", "model", "dataset", "seed", "scheme", "folds", "epochs")
-                         if previous.get(k) != resolved.get(k))
+        changed = sorted(k for k in set(config) | set(previous)
+                         if k not in RESUME_IGNORED and previous.get(k) != config.get(k))
         if changed:
             raise ValueError(f"{run_dir.path}: holds a run with different {changed}; use a new --out directory")
     run_dir.write_config(resolved)
