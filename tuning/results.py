@@ -100,7 +100,7 @@ def write_trials_table(rows: list, out_dir) -> None:
 
 def best_trial(oracle):
     """The best completed trial (by the oracle's objective and direction), or None."""
-    best = oracle.get_best_trials(1)
+    best = [t for t in oracle.get_best_trials(1) if str(t.status) == "COMPLETED" and t.score is not None]
     return best[0] if best else None
 
 
@@ -136,7 +136,8 @@ def write_best(out_dir, base_config: dict, hypermodel, oracle, objective: str) -
         "hyperparameters": {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()},
         "metrics": {name: _last(trial, name) for name in METRIC_COLUMNS},
         "trial_dir": f"{oracle_project_name(oracle)}/trial_{trial.trial_id}",
-        "train_with": f"python -m jettf.train --task {base_config['task']} --config {Path(out_dir) / 'best_config.json'}",
+        "train_with": f"python -m jettf.train --task {base_config['task']} "
+                      f"--config {Path(out_dir) / 'best_config.json'}",
     })
     return config
 

@@ -52,7 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     from tuning.tuner import OBJECTIVES, ORACLES
 
     p = argparse.ArgumentParser(prog="python -m tuning.search", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--hypermodel", help="a shipped space (effnet_s, ensemble, lenet, calo_cnn) or a space YAML file")
     p.add_argument("--dataset", help="NAME or NAME/CONFIG (default: the space's dataset)")
     p.add_argument("--task", choices=("binary", "multiclass"), default=None, help="default binary")
@@ -201,8 +202,6 @@ def run_search(settings: dict, out: Path, *, log: Callable[[str], None] = print,
     The summary holds ``rows`` (the trials table), ``best_config``, ``best_trial``, ``best_score``,
     ``n_trials`` and ``seconds`` (wall time of this call's search).
     """
-    import keras_tuner as kt  # noqa: F401
-
     from jettf.utils import write_json
     from tuning import results
     from tuning.hypermodels import JetHyperModel
@@ -212,6 +211,8 @@ def run_search(settings: dict, out: Path, *, log: Callable[[str], None] = print,
     config = settings["base_config"]
     space = _space_from_settings(settings)
     info = _dataset_info(config, current, wait_for_data, log)
+    if config["task"] == "multiclass" and info.n_classes < 3:
+        raise SystemExit(f"--task multiclass needs a dataset with 3+ classes; {info.name} has {info.class_names}")
     _restrict_to_dataset(space, info, config, log)
     out.mkdir(parents=True, exist_ok=True)
     if current != "worker":
@@ -246,8 +247,8 @@ def run_search(settings: dict, out: Path, *, log: Callable[[str], None] = print,
     if best is None:
         log(f"[tuning] no trial completed; see {out / 'trials.md'}")
     else:
-        log(f"[tuning] best trial {best.trial_id}: {settings['objective']} {best.score:.4f}; wrote {out / 'trials.md'}, "
-            f"{out / 'best_config.json'}, {out / 'objective.png'}")
+        log(f"[tuning] best trial {best.trial_id}: {settings['objective']} {best.score:.4f}; wrote "
+            f"{out / 'trials.md'}, {out / 'best_config.json'}, {out / 'objective.png'}")
         log(f"[tuning] train it: python -m jettf.train --task {settings['task']} --config {out / 'best_config.json'}")
     if retrain and best is not None:
         summary["retrain"] = retrain_best(settings, out, log)
@@ -255,7 +256,7 @@ def run_search(settings: dict, out: Path, *, log: Callable[[str], None] = print,
 
 
 def retrain_best(settings: dict, out: Path, log: Callable[[str], None] = print) -> dict:
-    """Train ``best_config.json`` with the full trainer (as ``python -m jettf.train --config``) into ``OUT/best_model``."""
+    """Train ``best_config.json`` with the full trainer (``python -m jettf.train --config``) into ``OUT/best_model``."""
     from jettf.training.config import resolve_config
     from jettf.training.trainer import run_seeds
     from jettf.utils import read_json

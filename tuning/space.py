@@ -47,7 +47,7 @@ import dataclasses
 import inspect
 import math
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 __all__ = ["SPACES_DIR", "SearchSpace", "HyperParameter", "available_spaces", "load_space", "space_path",
            "TOP_LEVEL_TARGETS"]

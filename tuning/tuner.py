@@ -178,7 +178,7 @@ class JetTuner(kt.engine.base_tuner.BaseTuner):
         """The trained model of ``trial`` (the epoch with the lowest validation loss)."""
         import keras
 
-        import jettf.models  # noqa: F401 - registers the custom layers
+        import jettf.models  # noqa: F401 (registers the custom layers)
 
         path = self.trial_dir(trial.trial_id) / "run" / "checkpoints" / "fit" / "best.keras"
         if not path.exists():

@@ -60,6 +60,11 @@ class EpochSchedule:
     def current(self) -> _Span:
         return self.span
 
+    @property
+    def remaining_epochs(self) -> int:
+        """Epochs left at most (early stopping may end sooner)."""
+        return 0 if self.done else self.epochs - self.epoch
+
     def end_epoch(self, val_loss: float) -> bool:
         self.epoch += 1
         if float(val_loss) < self.best - 1e-7:
@@ -83,6 +88,10 @@ class EpochSchedule:
         self.wait = int(state.get("wait", 0))
 
 
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
 class _EpochCheckpoint(keras.callbacks.Callback):
     """Feeds the schedule, keeps the history and best model, checkpoints every epoch."""
 
@@ -104,6 +113,7 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         for key, value in logs.items():
             p["history"].setdefault(key, []).append(value)
         p["epoch"] += 1
+        p["seconds"] = p.get("seconds", 0.0) + seconds
         val_loss = logs.get("val_loss", logs.get("loss", math.inf))
         if val_loss < p["best_val_loss"]:
             p["best_val_loss"], p["best_epoch"] = val_loss, p["epoch"]
@@ -114,7 +124,11 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         self._save(self.folder / "last.keras")
         write_json(self.folder / "progress.json", p)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "images_per_s")
-        self.log(f"{self.prefix}{self.span.name}, epoch {p['epoch']}: {shown}, {logs['images_per_s']:.0f} img/s")
+        remaining = getattr(self.schedule, "remaining_epochs", None)
+        timing = (f"ETA {_minutes(remaining * p['seconds'] / p['epoch'])}" if remaining is not None
+                  else f"elapsed {_minutes(p['seconds'])}")
+        self.log(f"{self.prefix}{self.span.name}, epoch {p['epoch']}: {shown}, "
+                 f"{logs['images_per_s']:.0f} img/s, {timing}")
 
     def _save(self, path: Path) -> None:
         with atomic_path(path) as tmp:

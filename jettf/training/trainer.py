@@ -71,8 +71,6 @@ def _prepare_data(config: dict, log) -> TrainingData:
     import jettf.data as jd
     import jettf.models as zoo
 
-    if config.get("manual_dir") is None and not _is_built(config):
-        log(f"dataset {config['dataset']} is not built in {config['data_dir']}: building it now")
     info = jd.build(config["dataset"], data_dir=config["data_dir"], manual_dir=config["manual_dir"],
                     n_jets=config["n_jets"])
     classes = [config["background"], config["signal"]] if config["task"] == "binary" else None
@@ -97,16 +95,6 @@ def _prepare_data(config: dict, log) -> TrainingData:
         )
     return TrainingData(info, classes, inputs, prep, config["batch_size"], config["seed"], config["flips"],
                         config["deterministic"])
-
-
-def _is_built(config: dict) -> bool:
-    import jettf.data as jd
-
-    try:
-        jd.load_info(config["dataset"], config["data_dir"])
-        return True
-    except Exception:  # noqa: BLE001 - any failure to load means "build it"
-        return False
 
 
 def _model_fn(config: dict, data: TrainingData, accel) -> Callable[[], keras.Model]:
@@ -276,10 +264,7 @@ def fit_validate(config: dict, run_dir, log: Callable[[str], None] = print, *, e
         if changed:
             raise ValueError(f"{run_dir.path}: holds a fit with different {changed}; use a new directory")
     run_dir.write_config(resolved)
-    model_fn = None
-    if initial_model is not None:
-        def model_fn():
-            return keras.models.load_model(initial_model)
+    model_fn = None if initial_model is None else (lambda: keras.models.load_model(initial_model))
     model, result = _run_stage("fit", config, data, accel, run_dir, schedule, validation_split, log, model_fn)
     if model is not None:
         val_losses = result["history"].get("val_loss", [])
