@@ -139,3 +139,25 @@ def test_resume_after_kill_continues_without_redoing_epochs(data_dir, tmp_path):
         history = json.loads((out / "checkpoints" / stage / "progress.json").read_text())["history"]
         assert len(history["loss"]) == 4  # every epoch once: none lost, none redone
     assert "accuracy" in RunDir(out).read_metrics()["test"]
+
+
+def test_seeds_are_aggregated_and_compared_with_a_t_test(data_dir, tmp_path):
+    from scipy import stats
+
+    from jettf.evaluate import compare_runs
+
+    args = ["--task", "binary", "--dataset", "top_tagging_images/quick", "--model", "lenet", "--quick",
+            "--scheme", "kfold", "--folds", "2", "--epochs", "1", "--seeds", "2"]
+    metrics = _train(data_dir, tmp_path / "lenet", *args)
+    aucs = [s["auc"] for s in metrics["seeds"]]
+    assert [s["seed"] for s in metrics["seeds"]] == [0, 1]
+    assert metrics["test"]["auc"]["mean"] == pytest.approx(np.mean(aucs))
+    assert metrics["test"]["auc"]["std"] == pytest.approx(np.std(aucs, ddof=1))
+    for seed in (0, 1):
+        assert (tmp_path / "lenet" / f"seed_{seed}" / "model.keras").exists()
+
+    other = _train(data_dir, tmp_path / "deeptop", *args[:5], "deeptop", *args[6:])
+    result = compare_runs(tmp_path / "lenet", tmp_path / "deeptop")
+    expected = stats.ttest_ind(aucs, [s["auc"] for s in other["seeds"]], equal_var=False)
+    assert result["auc"]["t"] == pytest.approx(expected.statistic)
+    assert result["auc"]["p"] == pytest.approx(expected.pvalue)
