@@ -28,6 +28,9 @@ from jettf import metrics
 from jettf.utils import atomic_path
 
 __all__ = [
+    "new_figure",
+    "save_figure",
+    "image_extent",
     "plot_roc",
     "plot_rejection",
     "plot_confusion_matrix",
@@ -43,13 +46,15 @@ IMAGE_DYNAMIC_RANGE = 1e6
 _LINESTYLES = ("-", "--", "-.", ":")
 
 
-def _figure(figsize, dpi) -> Figure:
+def new_figure(figsize, dpi) -> Figure:
+    """A matplotlib figure on the Agg canvas (no pyplot, no global backend change)."""
     fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path: PathLike) -> Path:
+def save_figure(fig: Figure, path: PathLike) -> Path:
+    """Write ``fig`` as a PNG atomically; returns ``path``."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=fig.dpi)
     return Path(path)
@@ -87,7 +92,7 @@ def plot_roc(
 
     ``probs`` is ``[N, C]`` or a mapping ``{model name: [N, C]}`` to compare models on one test set.
     """
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     for label, style, is_signal, score in _curves(y_true, probs, class_names, signal_class):
         fpr, tpr, _ = metrics.roc_curve(is_signal, score)
@@ -97,7 +102,7 @@ def plot_roc(
            ylabel=r"signal efficiency $\epsilon_S$ (TPR)", title=title or "ROC (one-vs-rest)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_rejection(
@@ -109,7 +114,7 @@ def plot_rejection(
     Thresholds where no background passes (1/eps_B infinite) are not drawn; dotted lines mark
     ``efficiencies`` and the legend quotes 1/eps_B there. ``probs`` as in :func:`plot_roc`.
     """
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     for label, style, is_signal, score in _curves(y_true, probs, class_names, signal_class):
         fpr, tpr, _ = metrics.roc_curve(is_signal, score)
@@ -126,7 +131,7 @@ def plot_rejection(
            ylabel=r"background rejection $1/\epsilon_B$", title=title or "Background rejection")
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="upper right", fontsize="small", title=r"$1/\epsilon_B$ at $\epsilon_S$", title_fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusion_matrix(
@@ -137,7 +142,7 @@ def plot_confusion_matrix(
     names = [str(c) for c in class_names]
     if len(names) != cm.shape[0]:
         raise ValueError(f"class_names: expected {cm.shape[0]} names (one per column of probs), got {len(names)}")
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     image = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
     for (i, j), value in np.ndenumerate(cm):
@@ -147,7 +152,7 @@ def plot_confusion_matrix(
     ax.set_yticks(ticks, names)
     ax.set(xlabel="predicted class", ylabel="true class", title=title or "Confusion matrix (row-normalised)")
     fig.colorbar(image, ax=ax, label="fraction of true class")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_training_curves(
@@ -170,7 +175,7 @@ def plot_training_curves(
         metric_names = sorted(found, key=lambda k: (k != "loss", k))
     if not metric_names:
         raise ValueError("histories: no metrics found (expected keys such as 'loss', 'val_loss')")
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     axes = fig.subplots(1, len(metric_names), squeeze=False)[0]
     palette = [f"C{i % 10}" for i in range(len(folds))]
     for ax, name in zip(axes, metric_names):
@@ -187,10 +192,10 @@ def plot_training_curves(
     axes[-1].legend(handles=handles, fontsize="small")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _extent(extent) -> tuple[float, float, float, float]:
+def image_extent(extent) -> tuple[float, float, float, float]:
     """(eta_min, eta_max, phi_min, phi_max); a single number R means (-R, R, -R, R)."""
     try:
         values = np.atleast_1d(np.asarray(extent, dtype=np.float64))
@@ -240,7 +245,7 @@ def plot_average_images(
     """
     if not isinstance(images_by_class, Mapping) or not images_by_class:
         raise ValueError("images_by_class: expected a non-empty dict {class name: images [N, H, W(, C)]}")
-    extent = _extent(extent)
+    extent = image_extent(extent)
     means = {str(c): _average(v, channel, f"images_by_class[{c!r}]") for c, v in images_by_class.items()}
     top = max(float(m.max()) for m in means.values())
     positive = [m[m > 0].min() for m in means.values() if (m > 0).any()]
@@ -248,14 +253,14 @@ def plot_average_images(
         raise ValueError("images_by_class: every average image is zero; nothing to draw on a log scale")
     norm = colors.LogNorm(vmin=max(min(positive), top / IMAGE_DYNAMIC_RANGE), vmax=top, clip=True)
     cmap = colormaps["viridis"].with_extremes(bad=colormaps["viridis"](0))
-    fig = _figure(figsize or (4.0 * len(means), 3.5), dpi)
+    fig = new_figure(figsize or (4.0 * len(means), 3.5), dpi)
     axes = fig.subplots(1, len(means), squeeze=False)[0]
     for ax, (name, mean) in zip(axes, means.items()):
         _draw_image(ax, np.where(mean > 0, mean, np.nan), extent, norm, cmap, value_label, fig)
         ax.set_title(name)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_difference_image(
@@ -269,7 +274,7 @@ def plot_difference_image(
     log scale, linear within 1e-3 of the largest difference, so the periphery stays visible next to
     the core. ``extent`` and image shapes as in :func:`plot_average_images`.
     """
-    extent = _extent(extent)
+    extent = image_extent(extent)
     a, b = _average(images_a, channel, "images_a"), _average(images_b, channel, "images_b")
     if a.shape != b.shape:
         raise ValueError(f"images_b: image shape {b.shape} differs from images_a's {a.shape}")
@@ -284,9 +289,9 @@ def plot_difference_image(
     limit = float(np.abs(diff).max()) or 1.0
     norm = (colors.SymLogNorm(linthresh=limit * 1e-3, vmin=-limit, vmax=limit, base=10) if log
             else colors.Normalize(vmin=-limit, vmax=limit))
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     unit = "fraction of intensity" if normalize else "mean pixel intensity"
     _draw_image(ax, diff, extent, norm, "RdBu_r", f"{labels[0]} - {labels[1]} ({unit})", fig)
     ax.set_title(title or f"<{labels[0]}> - <{labels[1]}>")
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -13,36 +13,12 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 from matplotlib import colors
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from jettf.utils import atomic_path
+from jettf.plots import image_extent, new_figure, save_figure
 
 __all__ = ["plot_pearson_map", "plot_gradcam", "plot_image_map"]
 
 PathLike = Union[str, os.PathLike]
-
-
-def _figure(figsize, dpi) -> Figure:
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path: PathLike) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=fig.dpi)
-    return Path(path)
-
-
-def _extent(extent) -> tuple:
-    """(eta_min, eta_max, phi_min, phi_max); a single number R means (-R, R, -R, R)."""
-    values = np.atleast_1d(np.asarray(extent, dtype=np.float64))
-    if values.size == 1:
-        values = np.array([-1.0, 1.0, -1.0, 1.0]) * abs(float(values[0]))
-    if values.shape != (4,) or not values[0] < values[1] or not values[2] < values[3]:
-        raise ValueError(f"extent: expected (eta_min, eta_max, phi_min, phi_max) or a half-width R, got {extent!r}")
-    return tuple(float(v) for v in values)
 
 
 def _panel(fig, ax, image, extent, norm, cmap, label, title=None, contour=None):
@@ -67,16 +43,16 @@ def plot_image_map(
     figsize=(5.0, 4.0), dpi=100,
 ) -> Path:
     """One ``[H, W]`` map (eta along x, phi along y) with a colour bar; ``diverging`` centres the scale on 0."""
-    extent = _extent(extent)
+    extent = image_extent(extent)
     image = np.asarray(image, dtype=np.float64)
     if diverging:
         limit = float(np.nanmax(np.abs(image))) if np.isfinite(image).any() else 1.0
         norm = colors.Normalize(vmin=-(limit or 1.0), vmax=limit or 1.0)
     else:
         norm = None
-    fig = _figure(figsize, dpi)
+    fig = new_figure(figsize, dpi)
     _panel(fig, fig.add_subplot(), image, extent, norm, cmap or ("RdBu_r" if diverging else "viridis"), label, title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_pearson_map(
@@ -85,7 +61,7 @@ def plot_pearson_map(
 ) -> Path:
     """Pearson correlation maps (``[H, W]`` or ``[H, W, C]``, one panel per channel) on a diverging scale
     symmetric about 0 (set by the largest |r|); NaN pixels (no variation) are left blank."""
-    extent = _extent(extent)
+    extent = image_extent(extent)
     r = np.asarray(r, dtype=np.float64)
     if r.ndim == 2:
         r = r[..., None]
@@ -98,13 +74,13 @@ def plot_pearson_map(
     finite = np.isfinite(r)
     limit = float(np.abs(r[finite]).max()) if finite.any() else 1.0
     norm = colors.Normalize(vmin=-(limit or 1.0), vmax=limit or 1.0)
-    fig = _figure(figsize or (4.2 * n, 3.6), dpi)
+    fig = new_figure(figsize or (4.2 * n, 3.6), dpi)
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, k in zip(axes, range(n)):
         label = f"Pearson r(pixel, {output_label})"
         _panel(fig, ax, r[..., k], extent, norm, "RdBu_r", label, names[k] if n > 1 else None)
     fig.suptitle(title or f"Correlation of pixel intensity with {output_label}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_gradcam(
@@ -114,7 +90,7 @@ def plot_gradcam(
     """Grad-CAM maps: ``maps[branch][column] = [H, W]`` (e.g. column = class), rows = branches (000 Fig. 5
     compares the ensemble's ResNet50 and InceptionV3 branches this way). ``background[column]`` (e.g. the
     class's average jet image) is drawn as white contours at 1e-3, 1e-2 and 1e-1 of its maximum."""
-    extent = _extent(extent)
+    extent = image_extent(extent)
     branches = list(maps)
     if not branches:
         raise ValueError("maps: expected {branch: {column: [H, W] map}}, got nothing")
@@ -125,11 +101,11 @@ def plot_gradcam(
     values = np.array([[np.asarray(maps[b][c], dtype=np.float64) for c in columns] for b in branches])
     top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
     norm = colors.Normalize(vmin=0.0, vmax=top if top > 0 else 1.0)
-    fig = _figure(figsize or (4.0 * len(columns), 3.5 * len(branches)), dpi)
+    fig = new_figure(figsize or (4.0 * len(columns), 3.5 * len(branches)), dpi)
     axes = fig.subplots(len(branches), len(columns), squeeze=False)
     for i, b in enumerate(branches):
         for j, c in enumerate(columns):
             contour = None if background is None else background.get(c)
             _panel(fig, axes[i, j], values[i, j], extent, norm, "jet", "Grad-CAM (mean)", f"{b}: {c}", contour)
     fig.suptitle(title or "Grad-CAM")
-    return _save(fig, path)
+    return save_figure(fig, path)
