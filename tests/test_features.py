@@ -40,11 +40,7 @@ def random_jets(n_jets=12, n_max=40, seed=0, prongs=3):
 
 def pythia(request, n_jets=24):
     """Pythia top-tagging jets (QCD and top) from the session fixture in conftest.py."""
-    try:
-        factory = request.getfixturevalue("pythia_jets")
-    except pytest.FixtureLookupError:
-        pytest.skip("pythia_jets fixture not available")
-    return factory("top_tagging", n_jets=n_jets, seed=1)
+    return request.getfixturevalue("pythia_jets")("top_tagging", n_jets=n_jets, seed=1)
 
 
 @pytest.fixture(scope="module")

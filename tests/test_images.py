@@ -64,12 +64,8 @@ PYTHIA_JETS_PER_CLASS = {"top_tagging": 24, "jetnet": 10, "quark_gluon": 10}
 
 
 def pythia(request, sample="top_tagging"):
-    """Pythia jets from the session fixture in conftest.py; skip while it does not exist."""
-    try:
-        factory = request.getfixturevalue("pythia_jets")
-    except pytest.FixtureLookupError:
-        pytest.skip("pythia_jets fixture not available")
-    return factory(sample, n_jets=PYTHIA_JETS_PER_CLASS[sample], seed=1)
+    """Pythia jets from the session fixture in conftest.py."""
+    return request.getfixturevalue("pythia_jets")(sample, n_jets=PYTHIA_JETS_PER_CLASS[sample], seed=1)
 
 
 def tf_render(batch, spec, sparse=False):
