@@ -101,6 +101,7 @@ def resolve(args: argparse.Namespace) -> tuple:
 
 
 def main(argv=None) -> int:
+    from jettf.utils import sigterm_as_keyboard_interrupt; sigterm_as_keyboard_interrupt()  # kill = Ctrl-C
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     args = parse_args(argv)
     config, run_dir = resolve(args)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -191,6 +198,96 @@ def test_top_tagging_layout_workers_and_resume(tmp_path, monkeypatch):
 
 def _no_pythia(*args, **kwargs):
     raise AssertionError("a shard was regenerated although it was on disk")
+
+
+# ------------------------------------------------- signals: no orphan workers, clean stop, resume
+_KILL_RUN = ["top_tagging", "--n-jets", "12", "--shard-jets", "3", "--seed", "3"]  # 8 shards of about a second
+
+
+def _proc_stat(pid):
+    """(state, parent pid, start time) of a process from /proc, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2:].split()
+    return fields[0], int(fields[1]), fields[19]
+
+
+def _children(pid):
+    """{child pid: start time} of the running children of ``pid``."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _proc_stat(int(entry))) and stat[1] == pid and stat[0] not in "ZX":
+            found[int(entry)] = stat[2]
+    return found
+
+
+def _survivors(processes):
+    """The processes (pid -> start time) still running: not gone, not a zombie, not a reused pid."""
+    return [pid for pid, start in processes.items()
+            if (stat := _proc_stat(pid)) is not None and stat[2] == start and stat[0] not in "ZX"]
+
+
+def _start_and_kill(out, sig):
+    """Run ``python -m jettf.generate`` with 2 workers, send ``sig`` once a shard is written, and return
+    (exit status, stderr, the child processes it had, {pid: cmdline} of those running after a 10 s grace)."""
+    log = out.parent / f"{out.name}.stderr"  # a file, not a pipe: surviving workers would hold a pipe open
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "jettf.generate", *_KILL_RUN, "--workers", "2",
+                                 "--out", str(out)], stdout=subprocess.DEVNULL, stderr=stderr)
+    children, deadline = {}, time.monotonic() + 120
+    try:
+        while not list(out.glob(".shards/*/*.npz")):  # the workers are generating
+            assert proc.poll() is None and time.monotonic() < deadline, "no shard was written"
+            children.update(_children(proc.pid))
+            time.sleep(0.05)
+        children.update(_children(proc.pid))
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    end = time.monotonic() + 10
+    while _survivors(children) and time.monotonic() < end:
+        time.sleep(0.1)
+    survivors = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _survivors(children)}
+    for pid in survivors:  # clean up after a failure
+        os.kill(pid, signal.SIGKILL)
+    return proc.returncode, log.read_text(), children, survivors
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted")
+    assert cli_main([*_KILL_RUN, "--out", str(out)]) == 0
+    return {name: pd.read_hdf(out / name, key="table") for name in ("train.h5", "val.h5", "test.h5")}
+
+
+def _resume_and_compare(out, uninterrupted):
+    shards = list(out.glob(".shards/*/*.npz"))
+    assert 1 <= len(shards) < 8, "the run was not interrupted while generating"
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name], "a partial file was left"
+    assert not (out / "train.h5").exists()
+    assert cli_main([*_KILL_RUN, "--workers", "2", "--out", str(out)]) == 0  # resume
+    for name, frame in uninterrupted.items():
+        pd.testing.assert_frame_equal(pd.read_hdf(out / name, key="table"), frame)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_stops_like_ctrl_c_and_leaves_no_worker(tmp_path, uninterrupted):
+    status, stderr, children, survivors = _start_and_kill(tmp_path, signal.SIGTERM)
+    assert len(children) >= 2  # the two workers (and multiprocessing's resource tracker)
+    assert survivors == {}
+    assert status == 130 and "run the same command again to resume" in stderr, stderr[-2000:]
+    _resume_and_compare(tmp_path, uninterrupted)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_the_parent_takes_the_workers_with_it(tmp_path, uninterrupted):
+    status, stderr, children, survivors = _start_and_kill(tmp_path, signal.SIGKILL)
+    assert status == -signal.SIGKILL and len(children) >= 2
+    assert survivors == {}
+    _resume_and_compare(tmp_path, uninterrupted)
 
 
 def test_jetnet_layout(tmp_path, pythia_jets):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +149,66 @@ def test_command_line_build_and_info(manual, tmp_path):
                   f"print('loaded', len(tfds.load('top_tagging_images/quick', data_dir={data!r}, split='test')))\n")
     assert "source: public files" in out and "ready: tfds.load('top_tagging_images/quick'" in out
     assert f"loaded {2 * dummy.DUMMY_SIZES['top_tagging_images']['test']}" in out
+
+
+# ------------------------------------------------ example workers never outlive the build
+_SLOW_BUILD = """
+import sys, time
+from jettf.data.builder_base import _run_tasks
+from jettf.utils import sigterm_as_keyboard_interrupt
+sigterm_as_keyboard_interrupt()
+try:
+    for _ in _run_tasks(time.sleep, [120.0] * 4, workers=2):  # each 'shard task' sleeps in a spawned worker
+        pass
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+def _children(pid):
+    """{child pid: start time} of the running children of ``pid`` (from /proc)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _proc_stat(int(entry))) and stat[1] == pid and stat[0] not in "ZX":
+            found[int(entry)] = stat[2]
+    return found
+
+
+def _proc_stat(pid):
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2:].split()
+    return fields[0], int(fields[1]), fields[19]  # state, parent pid, start time
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_example_workers_die_with_the_build(tmp_path, sig):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    with open(tmp_path / "out", "w") as out:  # files, not pipes: surviving workers would hold a pipe open
+        proc = subprocess.Popen([sys.executable, "-c", _SLOW_BUILD], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                cwd=str(ROOT))
+    children, deadline = {}, time.monotonic() + 120
+    try:
+        while len([c for c in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "out").read_text()[-2000:]
+            time.sleep(0.1)
+        time.sleep(1.0)  # the workers are in their task
+        children = _children(proc.pid)
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    end = time.monotonic() + 10
+    survivors = children
+    while survivors and time.monotonic() < end:
+        time.sleep(0.1)
+        survivors = {p: t for p, t in children.items() if (st := _proc_stat(p)) and st[2] == t and st[0] not in "ZX"}
+    for pid in survivors:  # clean up after a failure
+        os.kill(pid, signal.SIGKILL)
+    assert len(children) >= 2 and survivors == {}
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130 and "interrupted" in (tmp_path / "out").read_text()

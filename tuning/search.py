@@ -270,6 +270,7 @@ def retrain_best(settings: dict, out: Path, log: Callable[[str], None] = print) 
 
 
 def main(argv=None) -> int:
+    from jettf.utils import sigterm_as_keyboard_interrupt; sigterm_as_keyboard_interrupt()  # kill = Ctrl-C
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = parse_args(argv)
     from jettf.utils import read_json

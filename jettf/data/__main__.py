@@ -14,6 +14,9 @@ import sys
 
 
 def main(argv=None) -> int:
+    from jettf.utils import sigterm_as_keyboard_interrupt
+
+    sigterm_as_keyboard_interrupt()  # kill (SIGTERM) stops a build like Ctrl-C: workers stopped, no partial files
     parser = argparse.ArgumentParser(prog="python -m jettf.data", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build a dataset (public files from --manual-dir, else a generated sample)")

@@ -200,22 +200,39 @@ class DeterministicExampleWriter(tfds.core.writer.ExampleWriter):
 
 
 def _shard_examples(processor: ShardProcessor, task: ShardTask) -> List[Tuple[int, dict]]:
-    return list(processor(task))
+    from jettf.utils import worker_call
+
+    return worker_call(lambda: list(processor(task)))  # SIGTERM (parent stopping or gone): exit, never go on
 
 
 def _run_tasks(processor: ShardProcessor, tasks: Sequence[ShardTask], workers: int = 1):
-    """The examples of ``tasks`` in task order, computed in ``workers`` processes (spawned)."""
+    """The examples of ``tasks`` in task order, computed in ``workers`` processes (spawned).
+
+    Workers die with this process, even on SIGKILL (:func:`jettf.utils.init_worker`);
+    an interrupt (Ctrl-C, SIGTERM), an error or closing this generator stops them at once.
+    """
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
             yield from processor(task)
         return
     import multiprocessing
+    import os
+    import threading
     from concurrent import futures
 
+    from jettf.utils import init_worker, stop_pool
+
     context = multiprocessing.get_context("spawn")  # never fork a parent holding TensorFlow threads
-    with futures.ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
+    initargs = (os.getpid(), threading.current_thread() is threading.main_thread())
+    pool = futures.ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=init_worker,
+                                       initargs=initargs)
+    try:
         for examples in pool.map(_shard_examples, [processor] * len(tasks), tasks):
             yield from examples
+    except BaseException:  # KeyboardInterrupt, a worker's error, GeneratorExit: drop the remaining tasks now
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 # ------------------------------------------------------------------- builder

@@ -10,9 +10,11 @@ from typing import Optional, Sequence
 from jettf.generate.production import generate_sample
 from jettf.generate.pythia import SHARD_JETS
 from jettf.generate.samples import SAMPLES
+from jettf.utils import sigterm_as_keyboard_interrupt
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    sigterm_as_keyboard_interrupt()  # kill (SIGTERM) stops like Ctrl-C: finished shards kept, workers stopped
     parser = argparse.ArgumentParser(
         prog="python -m jettf.generate",
         description="Generate a jet sample with Pythia 8 + FastJet in the public file layout "
@@ -31,10 +33,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.n_jets < 1 or args.workers < 1:
         parser.error("--n-jets and --workers must be >= 1")
-    files = generate_sample(
-        args.sample, args.n_jets, args.out, seed=args.seed, workers=args.workers,
-        classes=args.classes, n_particles=args.n_particles, shard_jets=args.shard_jets,
-    )
+    try:
+        files = generate_sample(
+            args.sample, args.n_jets, args.out, seed=args.seed, workers=args.workers,
+            classes=args.classes, n_particles=args.n_particles, shard_jets=args.shard_jets,
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished shards are kept in {os.path.join(args.out, '.shards')}; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
     for path in files:
         print(path)
     return 0

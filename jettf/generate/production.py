@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import multiprocessing
+import os
+import threading
 import time
 import warnings
 from queue import Empty
@@ -24,7 +26,7 @@ from jettf.generate.pythia import (
 )
 from jettf.generate.samples import get_card
 from jettf.jets import JetBatch
-from jettf.utils import PathLike, write_json
+from jettf.utils import PathLike, init_worker, stop_pool, worker_call, write_json
 
 __all__ = ["generate_sample", "TOP_TAGGING_SPLITS", "QG_JETS_PER_FILE"]
 
@@ -36,9 +38,11 @@ QG_JETS_PER_FILE = 100_000  # EnergyFlow: QG_jets.npz, QG_jets_1.npz, ... with 1
 _progress_queue = None  # set in pool workers by _init_worker
 
 
-def _init_worker(queue) -> None:
+def _init_worker(queue, parent_pid: int, death_signal: bool) -> None:
+    """Pool worker start: progress queue, and die with the parent (see :func:`jettf.utils.init_worker`)."""
     global _progress_queue
     _progress_queue = queue
+    init_worker(parent_pid, death_signal)
 
 
 def _run_shard(task: dict, progress=None) -> None:
@@ -48,7 +52,8 @@ def _run_shard(task: dict, progress=None) -> None:
 
 
 def _pool_job(task: dict) -> None:
-    _run_shard(task, _progress_queue.put)
+    # SIGTERM (the parent stopping the pool, or dying) unwinds the shard, so no partial file is left
+    worker_call(_run_shard, task, _progress_queue.put)
 
 
 def _plan(sample: str, classes, n_jets: int, seed: int, shard_jets: int, work: Path) -> Dict[str, List[dict]]:
@@ -75,8 +80,10 @@ def _run_tasks(todo: List[dict], workers: int, total: int, done: int, desc: str,
         else:
             ctx = multiprocessing.get_context("spawn")  # never fork a parent that may hold TensorFlow threads
             queue = ctx.Queue()
+            # Workers die with this process, even on SIGKILL (PR_SET_PDEATHSIG follows the creating thread).
+            initargs = (queue, os.getpid(), threading.current_thread() is threading.main_thread())
             with futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                             initargs=(queue,)) as pool:
+                                             initargs=initargs) as pool:
                 pending = {pool.submit(_pool_job, task) for task in todo}
                 try:
                     while pending:
@@ -84,7 +91,10 @@ def _run_tasks(todo: List[dict], workers: int, total: int, done: int, desc: str,
                         _drain(queue, bar)
                         for job in finished:
                             job.result()  # re-raise a worker's error here
-                except BaseException:  # Ctrl-C or a failed shard: drop the queued shards, keep the finished ones
+                except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers now, keep the finished shards
+                    stop_pool(pool)
+                    raise
+                except BaseException:  # a failed shard: drop the queued shards, let the running ones finish
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
         bar.update(total - bar.n)
