@@ -421,10 +421,13 @@ def corrupt_qg(path, jet, kind):
 
 BAD_JETS = pytest.mark.parametrize(
     "make, corrupt, field",
-    [
-        (write_jetnet_by_hand, corrupt_jetnet, ("'particle_features'", r"'particle_features\[\.\.\., 3\] \(mask\)'")),
-        (write_top_by_hand, corrupt_top, ("'E_0..PZ_199'", r"'E_0..E_199 \(E > 0\)'")),
-        (write_qg_by_hand, corrupt_qg, ("'X'", r"'X\[\.\.\., 0\] \(pt > 0\)'")),
+    [  # (raw field, where the NaN of row 17 is, what defines constituents)
+        (write_jetnet_by_hand, corrupt_jetnet, ("'particle_features'", r"'particle_features'\[17, 0, 0\] \(etarel of "
+                                                r"particle 0\) = nan", r"'particle_features\[\.\.\., 3\] \(mask\)'")),
+        (write_top_by_hand, corrupt_top, ("'E_0..PZ_199'", r"column 'E_0' = inf",
+                                          r"'E_0..PZ_199 \(all-zero slots are padding\)'")),
+        (write_qg_by_hand, corrupt_qg, ("'X'", r"'X'\[17, 0, 0\] \(pt of constituent 0\) = nan",
+                                        r"'X \(all-zero rows are padding\)'")),
     ],
     ids=["jetnet", "top", "qg"],
 )
@@ -435,13 +438,13 @@ def test_bad_jets_raise_naming_file_field_and_row(tmp_path, make, corrupt, field
     path, read = make(tmp_path, 30)
     corrupt(path, 17, "nan")
     with pytest.raises(FileFormatError, match=rf"{re.escape(str(path))}: non-finite values \(NaN or inf\) in "
-                                              rf"{field[0]} for 1 jets, first at row 17; expected finite"):
+                                              rf"{field[0]} for 1 jets, first at row 17: {field[1]}; expected finite"):
         read(path)
     with pytest.raises(FileFormatError, match=r"first at row 17"):  # rows are counted in the file
         read(path, start=12)
     corrupt(path, 17, "zero")
     corrupt(path, 4, "zero")
-    with pytest.raises(FileFormatError, match=rf"{path.name}: no constituents in {field[1]} for 1 jets, first at "
+    with pytest.raises(FileFormatError, match=rf"{path.name}: no constituents in {field[2]} for 1 jets, first at "
                                               r"row 4; expected at least one constituent"):
         list(read(path, chunk_size=10))  # chunks are read, and checked, while iterating
 
@@ -583,3 +586,107 @@ def test_quark_gluon_writer_keeps_phi_next_to_the_jet_axis(tmp_path):
     assert np.ptp(stored) < 0.2  # no jump of 2 pi across the jet
     back = read_quark_gluon(path)
     np.testing.assert_allclose(np.sort(back.phi[0]), np.sort(batch.phi[0]), atol=1e-6)
+
+
+# ------------------------------------------- values that cannot be physical, empty files
+def written_file(tmp_path, fmt, n_jets=12):
+    """A file written by jettf.io's own writer, and its reader."""
+    if fmt == "jetnet":
+        return write_jetnet(random_batch(n_jets, 10, ("w",)), tmp_path / "w.hdf5")[0], read_jetnet
+    if fmt == "top":
+        return write_top_tagging(random_batch(n_jets, 10, ("qcd", "top")), tmp_path / "train.h5"), read_top_tagging
+    return write_quark_gluon(random_batch(n_jets, 10, ("gluon", "quark")), tmp_path / "QG_jets.npz"), read_quark_gluon
+
+
+def set_value(path, field, index, value):
+    """Overwrite one stored value: an HDF5 dataset element, a Top Tagging cell (row, column) or an npz element."""
+    if path.suffix == ".hdf5":
+        with h5py.File(path, "r+") as f:
+            f[field][index] = value
+    elif path.suffix == ".h5":
+        frame = pd.read_hdf(path, key="table")
+        frame.loc[frame.index[index], field] = value
+        frame.to_hdf(path, key="table", format="table", mode="w")
+    else:
+        with np.load(path) as data:
+            arrays = dict(data)
+        arrays[field][index] = value
+        np.savez_compressed(path, **arrays)
+
+
+UNPHYSICAL = pytest.mark.parametrize(
+    "fmt, field, index, value, reason, where, expected",
+    [
+        ("jetnet", "particle_features", (5, 0, 2), -0.01, "negative or zero ptrel of a particle in 'particle_features'",
+         r"'particle_features'\[5, 0, 2\] \(ptrel of particle 0\) = -0\.01", "ptrel > 0 for particles with mask 1"),
+        ("jetnet", "jet_features", (5, 0), -500.0, "negative or zero jet pt in 'jet_features'",
+         r"'jet_features'\[5, 0\] \(pt\) = -500", "jet pt > 0 GeV"),
+        ("jetnet", "jet_features", (5, 2), np.inf, "non-finite values (NaN or inf) in 'jet_features'",
+         r"'jet_features'\[5, 2\] \(mass\) = inf", "finite numbers"),
+        ("top", "E_1", 5, -3.0, "negative or zero constituent energy in 'E_0..E_199'",
+         r"column 'E_1' = -3", r"E > 0 GeV for constituents; padding is all zero"),
+        ("top", "PY_0", 5, np.nan, "non-finite values (NaN or inf) in 'E_0..PZ_199'",
+         r"column 'PY_0' = nan", "finite numbers"),
+        ("qg", "X", (5, 0, 0), -2.0, "negative or zero constituent pt in 'X'",
+         r"'X'\[5, 0, 0\] \(pt of constituent 0\) = -2", "pt > 0 GeV for constituents; padding rows are all zero"),
+        ("qg", "X", (5, 1, 2), np.inf, "non-finite values (NaN or inf) in 'X'",
+         r"'X'\[5, 1, 2\] \(phi of constituent 1\) = inf", "finite numbers"),
+    ],
+    ids=["jetnet-ptrel", "jetnet-jet-pt", "jetnet-inf", "top-E", "top-nan", "qg-pt", "qg-inf"],
+)
+
+
+@UNPHYSICAL
+def test_unphysical_values_raise_naming_file_row_and_field(tmp_path, fmt, field, index, value, reason, where,
+                                                           expected):
+    path, read = written_file(tmp_path, fmt)
+    whole = read(path)
+    set_value(path, field, index, value)
+    with pytest.raises(FileFormatError, match=rf"^{re.escape(str(path))}: {re.escape(reason)} for 1 jets, first at "
+                                              rf"row 5: {where}; expected {expected}"):
+        read(path)
+    with pytest.raises(ValueError, match="first at row 5"):  # in chunks too, rows counted in the file
+        list(read(path, chunk_size=4, start=2))
+    with pytest.warns(SkippedJetsWarning, match=r"dropped 1 of 12 jets") as record:
+        kept = read(path, skip_bad=True)
+    assert record[0].message.counts == {str(path): {reason: 1}}
+    assert_batches_equal(kept, whole.select(np.setdiff1d(np.arange(12), [5])))
+
+
+@pytest.mark.parametrize("fmt", ["top", "qg"])
+def test_a_negative_constituent_is_bad_not_padding(tmp_path, fmt):
+    """The last constituent of a jet made negative: an error, where it used to be read as padding."""
+    path, read = written_file(tmp_path, fmt)
+    whole = read(path)
+    last = int(whole.n_constituents[3]) - 1
+    field, index = ((f"E_{last}", 3) if fmt == "top" else ("X", (3, last, 0)))
+    set_value(path, field, index, -1.0)
+    with pytest.raises(FileFormatError, match=rf"first at row 3: .*{last}.* = -1; expected"):
+        read(path)
+    if fmt == "top":  # an energy of exactly zero with momentum is not padding either
+        set_value(path, field, index, 0.0)
+        with pytest.raises(FileFormatError, match=rf"column 'E_{last}' = 0; expected E > 0"):
+            read(path)
+
+
+def test_files_without_jets_are_named(tmp_path):
+    write_h5(tmp_path / "g.hdf5", particle_features=np.zeros((0, 30, 4), np.float32),
+             jet_features=np.zeros((0, 4), np.float32))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(tmp_path / 'g.hdf5'))}: the file holds no jets "
+                                         r"\('particle_features' has 0 rows\); expected at least one jet"):
+        read_jetnet(tmp_path)
+    with open(tmp_path / "QG_jets.npz", "wb") as handle:
+        np.savez_compressed(handle, X=np.zeros((0, 5, 4)), y=np.zeros(0))
+    with pytest.raises(ValueError, match=r"QG_jets\.npz: the file holds no jets \('X' has 0 rows\)"):
+        read_quark_gluon(tmp_path)
+    with pytest.raises(ValueError, match=r"QG_jets\.npz: the file holds no jets"):  # also when counting rows
+        read_quark_gluon(tmp_path, chunk_size=10)
+    empty = pd.DataFrame(np.zeros((0, 806)), columns=TOP_COLUMNS)
+    empty.to_hdf(tmp_path / "fixed.h5", key="table", format="fixed")
+    with pytest.raises(ValueError, match=r"fixed\.h5: the file holds no jets \(key 'table' has 0 rows\)"):
+        read_top_tagging(tmp_path / "fixed.h5")
+    empty.to_hdf(tmp_path / "table.h5", key="table", format="table")  # pandas writes no table for zero rows
+    with pytest.raises(ValueError, match=r"table\.h5: the file holds no jets \(an empty HDFStore"):
+        read_top_tagging(tmp_path / "table.h5")
+    with pytest.raises(ValueError, match=r"test\.h5: no jets to write"):
+        write_top_tagging(random_batch(4, 5, ("qcd", "top")).select(np.zeros(4, bool)), tmp_path / "test.h5")

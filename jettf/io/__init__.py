@@ -7,9 +7,14 @@
 Readers return one :class:`~jettf.jets.JetBatch`, or with ``chunk_size`` a
 :class:`JetChunks` iterator of batches of bounded size. Files that break
 their format raise :class:`FileFormatError` (a ValueError) naming the file,
-the field and what was expected; with ``skip_bad=True`` individual bad jets
-(NaN/inf values, no constituents) are dropped and counted in a
-:class:`SkippedJetsWarning`. Writers produce files the public loaders read
+the field and what was expected, and bad values raise it naming the file,
+the row and the field (a column, a particle slot) with the value. Bad values
+are NaN/inf, and values that cannot be physical: a constituent with negative
+or zero energy or pt (only all-zero slots are padding; a negative value is
+never taken for padding), a JetNet particle with ptrel <= 0 or a jet with
+pt <= 0. A file with no jets is an error too. With ``skip_bad=True``
+individual bad jets (bad values, no constituents) are dropped instead and
+counted in a :class:`SkippedJetsWarning`. Writers produce files the public loaders read
 (``h5py``, ``pandas.read_hdf(path, key="table")``, ``numpy.load``) and write
 them atomically.
 """

@@ -17,7 +17,7 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -34,6 +34,25 @@ PathLike = Union[str, os.PathLike]
 ONE_SHOT_SLOTS = 2**20
 
 RawChunk = Dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class BadValues:
+    """Values of one raw field that break the format.
+
+    ``bad`` is a bool array whose first axis is the jet: element by element,
+    or coarser (e.g. per constituent slot) with ``to_index`` mapping an index
+    of ``bad[row]`` to the index of the offending element in ``raw[field][row]``.
+    ``reason`` names the problem and the field family (it is the key of the
+    ``skip_bad`` counts, so it names no row or column); ``expected`` says what
+    the format promises.
+    """
+
+    field: str
+    bad: np.ndarray
+    reason: str
+    expected: str
+    to_index: Optional[Callable[[Tuple[int, ...]], Tuple[int, ...]]] = None
 
 
 class FileFormatError(ValueError):
@@ -111,15 +130,17 @@ class FileReader(abc.ABC):
     """One file of a public format whose layout was checked on construction.
 
     Subclasses set ``path``, ``n_rows`` (jets in the file), ``n_slots``
-    (constituent slots per jet) and ``constituent_field`` (names the data that
-    defines constituents, for errors about empty jets), and implement
-    :meth:`read_rows` and :meth:`to_batch`.
+    (constituent slots per jet), ``constituent_field`` (names the data that
+    defines constituents, for errors about empty jets) and ``rows_field``
+    (the data whose rows are the jets), implement :meth:`read_rows` and
+    :meth:`to_batch`, and may add :meth:`unphysical` checks.
     """
 
     path: Path
     n_rows: int
     n_slots: int
     constituent_field: str
+    rows_field: str
 
     @abc.abstractmethod
     def read_rows(self, ranges: Sequence[Tuple[int, int]]) -> Iterator[RawChunk]:
@@ -131,7 +152,19 @@ class FileReader(abc.ABC):
 
     @abc.abstractmethod
     def to_batch(self, raw: RawChunk, rows: np.ndarray) -> JetBatch:
-        """Build a JetBatch from finite raw arrays; ``rows`` are their row numbers in the file."""
+        """Build a JetBatch from finite, physical raw arrays; ``rows`` are their row numbers in the file."""
+
+    def unphysical(self, raw: RawChunk) -> List[BadValues]:
+        """Finite values that cannot be physical (negative energies or pt...), checked before :meth:`to_batch`.
+
+        Padding is all-zero constituent slots only: a slot with a negative or
+        zero energy/pt that is not all zero is bad, never padding.
+        """
+        return []
+
+    def describe(self, field: str, row: int, index: Tuple[int, ...]) -> str:
+        """Name the element ``[row, *index]`` of a raw field in an error message (a column, a particle slot)."""
+        return f"'{field}'[{', '.join(map(str, (row,) + tuple(index)))}]"
 
 
 # ------------------------------------------------------------ the read driver
@@ -190,15 +223,16 @@ class JetChunks:
                     yield self._clean(reader, raw, np.arange(start, stop))
 
     def _clean(self, reader: FileReader, raw: RawChunk, rows: np.ndarray) -> JetBatch:
-        """Drop (``skip_bad``) or reject jets with non-finite values or no constituents."""
+        """Drop (``skip_bad``) or reject jets with non-finite or unphysical values, or no constituents."""
         keep = np.ones(len(rows), dtype=bool)
-        for field, values in raw.items():
-            if values.dtype.kind != "f":
-                continue
-            finite = np.isfinite(values).all(axis=tuple(range(1, values.ndim)))
-            self._reject(reader, keep & ~finite, rows, f"non-finite values (NaN or inf) in '{field}'",
-                         "finite numbers")
-            keep &= finite
+        checks = [BadValues(field, ~np.isfinite(values), f"non-finite values (NaN or inf) in '{field}'",
+                            "finite numbers") for field, values in raw.items() if values.dtype.kind == "f"]
+        with np.errstate(invalid="ignore"):  # NaNs compare False here; they were flagged above
+            checks += reader.unphysical(raw)
+        for check in checks:
+            bad_jet = check.bad.reshape(len(rows), int(np.prod(check.bad.shape[1:]))).any(axis=1)
+            self._reject(reader, keep & bad_jet, rows, check.reason, check.expected, raw, check)
+            keep &= ~bad_jet
         if not keep.all():
             raw, rows = {k: v[keep] for k, v in raw.items()}, rows[keep]
         batch = reader.to_batch(raw, rows)
@@ -207,14 +241,22 @@ class JetChunks:
                      "at least one constituent per jet")
         return batch.select(~empty) if empty.any() else batch
 
-    def _reject(self, reader: FileReader, bad: np.ndarray, rows: np.ndarray, reason: str, expected: str) -> None:
+    def _reject(self, reader: FileReader, bad: np.ndarray, rows: np.ndarray, reason: str, expected: str,
+                raw: Optional[RawChunk] = None, check: Optional[BadValues] = None) -> None:
         if not bad.any():
             return
         if not self._skip_bad:
-            first = rows[np.flatnonzero(bad)[0]]
+            i = int(np.flatnonzero(bad)[0])
+            where = ""
+            if check is not None:  # the first bad element of that jet: its field and value
+                row_bad = check.bad[i]
+                index = tuple(int(k) for k in np.argwhere(row_bad)[0]) if np.ndim(row_bad) else ()
+                index = check.to_index(index) if check.to_index is not None else index
+                value = float(raw[check.field][(i,) + index])
+                where = f": {reader.describe(check.field, int(rows[i]), index)} = {value:.6g}"
             raise FileFormatError(
-                f"{reader.path}: {reason} for {int(bad.sum())} jets, first at row {first}; expected {expected} "
-                "(skip_bad=True drops such jets and counts them)"
+                f"{reader.path}: {reason} for {int(bad.sum())} jets, first at row {rows[i]}{where}; "
+                f"expected {expected} (skip_bad=True drops such jets and counts them)"
             )
         counts = self.skipped.setdefault(str(reader.path), {})
         counts[reason] = counts.get(reason, 0) + int(bad.sum())
@@ -269,6 +311,10 @@ def read_files(
     """
     _check_count("start", start, allow_none=False)
     _check_count("max_jets", max_jets, allow_none=True)
+    for reader in readers:
+        if reader.n_rows == 0:
+            raise FileFormatError(f"{reader.path}: the file holds no jets ({reader.rows_field} has 0 rows); "
+                                  "expected at least one jet")
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     plan, skip, remaining = [], start, max_jets

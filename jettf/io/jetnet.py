@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from jettf.io._common import (
+    BadValues,
     FileFormatError,
     FileReader,
     JetChunks,
@@ -52,6 +53,7 @@ def jetnet_filename(class_name: str, n_particles: int = 30) -> str:
 
 class _JetNetFile(FileReader):
     constituent_field = "particle_features[..., 3] (mask)"
+    rows_field = "'particle_features'"
 
     def __init__(self, path: PathLike, label: int, class_names: Tuple[str, ...], n_particles: Optional[int]):
         self.path = require_file(path, "a JetNet HDF5 file with datasets 'particle_features' and 'jet_features'")
@@ -73,6 +75,23 @@ class _JetNetFile(FileReader):
             particles, jets = f["particle_features"], f["jet_features"]
             for start, stop in ranges:
                 yield {"particle_features": particles[start:stop], "jet_features": jets[start:stop]}
+
+    def unphysical(self, raw: RawChunk) -> List[BadValues]:
+        """ptrel > 0 for every particle (mask 1) and jet pt > 0."""
+        particles, jets = raw["particle_features"], raw["jet_features"]
+        return [
+            BadValues("particle_features", (particles[..., 3] != 0) & ~(particles[..., 2] > 0),
+                      "negative or zero ptrel of a particle in 'particle_features'",
+                      "ptrel > 0 for particles with mask 1 (padding is all zero)", to_index=lambda j: (j[0], 2)),
+            BadValues("jet_features", ~(jets[:, 0] > 0), "negative or zero jet pt in 'jet_features'",
+                      "jet pt > 0 GeV", to_index=lambda _: (0,)),
+        ]
+
+    def describe(self, field: str, row: int, index: Tuple[int, ...]) -> str:
+        if field == "particle_features":
+            return f"'particle_features'[{row}, {index[0]}, {index[1]}] ({PARTICLE_FEATURES[index[1]]} of particle " \
+                   f"{index[0]})"
+        return f"'jet_features'[{row}, {index[0]}] ({JET_FEATURES[index[0]]})"
 
     def to_batch(self, raw: RawChunk, rows: np.ndarray) -> JetBatch:
         particles, jets = raw["particle_features"], raw["jet_features"]
@@ -114,8 +133,10 @@ def read_jetnet(
         chunk_size: if given, return an iterator of batches of at most this many jets.
         max_jets: read at most this many jets *per class* (JetNet studies use equal
             class sizes, e.g. 170,000 each), before bad jets are dropped.
-        skip_bad: drop jets with NaN/inf values or no constituents instead of raising;
-            the drops are counted in a :class:`SkippedJetsWarning`.
+        skip_bad: drop bad jets instead of raising: NaN/inf values, a particle (mask 1)
+            with ptrel <= 0, jet pt <= 0, or no constituents; the drops are counted in a
+            :class:`SkippedJetsWarning`. Without it the first bad jet raises a
+            :class:`FileFormatError` naming the file, the row and the field.
 
     Returns:
         A JetBatch with ``labels`` indexing ``class_names`` (classes in file order),

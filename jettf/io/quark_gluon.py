@@ -23,6 +23,7 @@ import numpy as np
 from energyflow.utils.particle_utils import PARTICLE_CHARGES, PARTICLE_MASSES
 
 from jettf.io._common import (
+    BadValues,
     FileFormatError,
     FileReader,
     JetChunks,
@@ -71,7 +72,8 @@ def _read_npy_header(stream) -> Tuple[tuple, bool, np.dtype]:
 
 
 class _QuarkGluonFile(FileReader):
-    constituent_field = "X[..., 0] (pt > 0)"
+    constituent_field = "X (all-zero rows are padding)"
+    rows_field = "'X'"
 
     def __init__(self, path: PathLike):
         self.path = require_file(path, f"a quark/gluon .npz file with 'X' {_X_MEANING} and 'y' {_Y_MEANING}")
@@ -115,11 +117,23 @@ class _QuarkGluonFile(FileReader):
                     constituents = np.frombuffer(data, dtype=dtype).reshape((stop - start,) + tuple(shape[1:]))
                     yield {"X": constituents, "y": labels[start:stop]}
 
+    def unphysical(self, raw: RawChunk) -> List[BadValues]:
+        """A constituent row of ``X`` is padding when all four values are zero; otherwise it needs pt > 0."""
+        x = raw["X"]
+        bad = ~(x[..., 0] > 0) & ((x[..., 0] != 0) | (x[..., 1] != 0) | (x[..., 2] != 0) | (x[..., 3] != 0))
+        return [BadValues("X", bad, "negative or zero constituent pt in 'X'",
+                          "pt > 0 GeV for constituents; padding rows are all zero", to_index=lambda j: (j[0], 0))]
+
+    def describe(self, field: str, row: int, index: Tuple[int, ...]) -> str:
+        if field == "X":
+            return f"'X'[{row}, {index[0]}, {index[1]}] ({('pt', 'y', 'phi', 'pid')[index[1]]} of constituent {index[0]})"
+        return f"'{field}'[{row}]"
+
     def to_batch(self, raw: RawChunk, rows: np.ndarray) -> JetBatch:
         x, y = raw["X"].astype(np.float64, copy=False), raw["y"]
         check_values(self.path, "y", (y == 0) | (y == 1), rows, "1 (quark) or 0 (gluon)")
         pt, rapidity, phi = x[..., 0], x[..., 1], x[..., 2]
-        mask = pt > 0
+        mask = pt > 0  # = not all zero: rows with pt <= 0 that are not padding were rejected or dropped
         pid = np.where(mask, np.rint(x[..., 3]), 0).astype(np.int64)
         mass, charge, known = _pdg_lookup(pid)
         check_values(self.path, "X[..., 3] (pid)", known.all(axis=1), rows,
@@ -168,8 +182,10 @@ def read_quark_gluon(
             rows are streamed from the archive, so memory stays bounded by the chunk.
         max_jets: read at most this many jets in total (files in order), before bad
             jets are dropped.
-        skip_bad: drop jets with NaN/inf values or no constituents instead of raising;
-            the drops are counted in a :class:`SkippedJetsWarning`.
+        skip_bad: drop bad jets instead of raising: NaN/inf values, a constituent with
+            pt <= 0 (rows that are all zero are padding), or no constituents; the drops
+            are counted in a :class:`SkippedJetsWarning`. Without it the first bad jet
+            raises a :class:`FileFormatError` naming the file, the row and the field.
 
     Returns:
         A JetBatch with labels 1 = quark, 0 = gluon (``class_names = ("gluon", "quark")``),

@@ -19,12 +19,13 @@ rows are read.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
 
 from jettf.io._common import (
+    BadValues,
     FileFormatError,
     FileReader,
     JetChunks,
@@ -53,11 +54,15 @@ _EXPECTED = "the 806 columns E_0, PX_0, PY_0, PZ_0, ..., PZ_199, truthE, truthPX
 
 
 class _TopTaggingFile(FileReader):
-    constituent_field = "E_0..E_199 (E > 0)"
+    constituent_field = "E_0..PZ_199 (all-zero slots are padding)"
+    rows_field = f"key '{KEY}'"
 
     def __init__(self, path: PathLike, n_constituents: int):
         self.path = require_file(path, f"a Top Tagging HDF5 file (pandas HDFStore, key '{KEY}')")
         with file_errors(self.path, "the pandas HDFStore"), pd.HDFStore(self.path, mode="r") as store:
+            if not store.keys():
+                raise FileFormatError(f"{self.path}: the file holds no jets (an empty HDFStore: pandas writes no "
+                                      f"table for a DataFrame of zero rows); expected key '{KEY}' with {_EXPECTED}")
             if KEY not in store:
                 raise FileFormatError(f"{self.path}: key '{KEY}' missing; found keys {store.keys()}; "
                                       f"expected a pandas HDFStore with key '{KEY}' and {_EXPECTED}")
@@ -66,7 +71,8 @@ class _TopTaggingFile(FileReader):
                 raise FileFormatError(f"{self.path}: key '{KEY}' holds a {type(head).__name__}; "
                                       f"expected a DataFrame with {_EXPECTED}")
             storer = store.get_storer(KEY)
-            self.n_rows = storer.nrows if storer.is_table else storer.shape[0]
+            # fixed format: the index's length (its 'shape' says 1 row for an empty frame)
+            self.n_rows = storer.nrows if storer.is_table else len(storer.read_index("axis1"))
         present = set(head.columns)
         missing = [c for c in TOP_TAGGING_COLUMNS if c not in present]
         if missing:
@@ -85,12 +91,25 @@ class _TopTaggingFile(FileReader):
                     "is_signal_new": frame["is_signal_new"].to_numpy(),
                 }
 
+    def unphysical(self, raw: RawChunk) -> List[BadValues]:
+        """A constituent slot is padding when all four values are zero; otherwise it needs E > 0."""
+        p4 = raw[self.field].reshape(len(raw[self.field]), self.n_slots, 4)
+        energy = p4[..., 0]
+        suspect = ~(energy > 0)  # padding or bad; a slot with E != 0 or momentum is not padding
+        bad = suspect & ((energy != 0) | (p4[..., 1] != 0) | (p4[..., 2] != 0) | (p4[..., 3] != 0))
+        return [BadValues(self.field, bad, f"negative or zero constituent energy in 'E_0..E_{self.n_slots - 1}'",
+                          "E > 0 GeV for constituents; padding is all zero (E_k = PX_k = PY_k = PZ_k = 0)",
+                          to_index=lambda slot: (4 * slot[0],))]
+
+    def describe(self, field: str, row: int, index: Tuple[int, ...]) -> str:
+        return f"column '{self.columns[index[0]]}'" if field == self.field else f"column '{field}'"
+
     def to_batch(self, raw: RawChunk, rows: np.ndarray) -> JetBatch:
         p4 = raw[self.field].reshape(len(rows), self.n_slots, 4)
         flags = raw["is_signal_new"]
         check_values(self.path, "is_signal_new", (flags == 0) | (flags == 1), rows, "1 (top) or 0 (QCD)")
         return JetBatch.from_cartesian(
-            p4[..., 0], p4[..., 1], p4[..., 2], p4[..., 3],
+            p4[..., 0], p4[..., 1], p4[..., 2], p4[..., 3], mask=p4[..., 0] > 0,  # = not all zero: checked above
             labels=flags.astype(np.int64), class_names=TOP_TAGGING_CLASSES,
         )
 
@@ -113,8 +132,10 @@ def read_top_tagging(
         chunk_size: if given, return an iterator of batches of at most this many jets;
             only those rows are read at a time.
         max_jets: read at most this many jets, before bad jets are dropped.
-        skip_bad: drop jets with NaN/inf four-momenta or no constituents instead of
-            raising; the drops are counted in a :class:`SkippedJetsWarning`.
+        skip_bad: drop bad jets instead of raising: NaN/inf four-momenta, a constituent
+            with E <= 0 (slots that are all zero are padding), or no constituents; the
+            drops are counted in a :class:`SkippedJetsWarning`. Without it the first bad
+            jet raises a :class:`FileFormatError` naming the file, the row and the column.
 
     Returns:
         A JetBatch with labels 1 = top, 0 = QCD (``class_names = ("qcd", "top")``),
@@ -142,6 +163,9 @@ def write_top_tagging(batch: JetBatch, path: PathLike, *, truth=None, ttv=None) 
     """
     path = Path(path)
     n = len(batch)
+    if n == 0:
+        raise ValueError(f"{path}: no jets to write; pandas writes no table for zero rows, so the file would not be "
+                         "readable as a Top Tagging file")
     flags = binary_flags(batch, TOP_TAGGING_CLASSES, path)
     truth = np.zeros((n, 4), np.float32) if truth is None else np.asarray(truth, dtype=np.float32)
     if truth.shape != (n, 4):
