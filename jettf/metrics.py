@@ -9,11 +9,12 @@ Conventions
 - Multiclass figures are one-vs-rest: class ``c`` is signal, all others background, score
   ``probs[:, c]``; the mean AUC is the unweighted mean over classes (scikit-learn's
   ``multi_class="ovr", average="macro"``).
-- The ROC curve is the set of points (eps_B, eps_S) = (FPR, TPR) at every distinct score
-  threshold (a jet passes when ``score >= threshold``), plus (0, 0). Between points it is a
-  straight line: the efficiencies of a classifier that picks randomly between the two
-  thresholds. The AUC is the trapezoid area under it, which equals scikit-learn's value
-  (ties count one half).
+- Point figures come from scikit-learn (``accuracy_score``, ``confusion_matrix``, ``roc_curve``,
+  ``roc_auc_score``). The ROC curve is the set of points (eps_B, eps_S) = (FPR, TPR) at every
+  distinct score threshold (a jet passes when ``score >= threshold``), plus (0, 0): scikit-learn's
+  ``roc_curve(..., drop_intermediate=False)``. Between points it is a straight line: the
+  efficiencies of a classifier that picks randomly between the two thresholds. The AUC is the
+  trapezoid area under it (ties count one half).
 - eps_B at a given eps_S is read off that piecewise-linear curve; where eps_S equals a TPR
   reached by several points (a horizontal run), the lowest eps_B is taken (``np.interp`` on
   scikit-learn's ``roc_curve`` would take the highest of those).
@@ -23,6 +24,8 @@ Conventions
 - SIC = eps_S/sqrt(eps_B) (001, Sec. 4), over thresholds passing at least ``SIC_MIN_BACKGROUND``
   background jets.
 - Bootstrap intervals resample jets with replacement (percentile interval, order statistics).
+  For speed the ROC figures of all resamples are computed here at once, from per-jet counts on
+  one sorted copy of the jets; with every count 1 that curve is scikit-learn's, point for point.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 from scipy.spatial import distance
+from sklearn import metrics as skm
 
 __all__ = [
     "accuracy",
@@ -131,6 +135,8 @@ def _efficiency(value: float, name: str) -> float:
 
 
 # --------------------------------------------------------------------------- ROC machinery
+# Point metrics take scikit-learn's ROC curve; bootstrap replicates come from count-weighted curves built
+# here (one cumulative sum per chunk of resamples). Both are read with the same rules (_fpr_at, _max_sic).
 
 
 def _sort_jets(is_signal: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,12 +147,12 @@ def _sort_jets(is_signal: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, n
     return order, is_signal[order], ends
 
 
-def _roc_sorted(is_signal_sorted, ends, weights=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _roc_sorted(is_signal_sorted, ends, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, passing background weight) at each threshold, leading (0, 0) included.
 
-    ``weights`` ``[B, N]`` (bootstrap counts, in sorted order) gives ``B`` curves at once.
+    ``w`` ``[B, N]`` (bootstrap counts, in sorted order) gives ``B`` curves at once; with all
+    counts 1 it is the point curve of :func:`roc_curve`.
     """
-    w = np.ones(is_signal_sorted.shape, dtype=np.int64) if weights is None else weights
     shape = w.shape[:-1] + (w.shape[-1] + 1,)
     passed, tp = np.zeros(shape, dtype=w.dtype), np.zeros(shape, dtype=w.dtype)
     np.cumsum(w, axis=-1, out=passed[..., 1:])
@@ -192,30 +198,28 @@ def _max_sic(fpr, tpr, fp_count, min_background: float) -> np.ndarray:
 
 
 def accuracy(y_true, probs) -> float:
-    """Fraction of jets whose argmax class is the true class."""
+    """Fraction of jets whose argmax class is the true class (scikit-learn's ``accuracy_score``)."""
     y, p = _labels_probs(y_true, probs)
-    return float(np.mean(np.argmax(p, axis=1) == y))
+    return float(skm.accuracy_score(y, np.argmax(p, axis=1)))
 
 
 def roc_curve(y_true, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(eps_B, eps_S, thresholds) at every distinct threshold, starting at (0, 0, inf).
 
-    A jet passes a threshold when ``score >= threshold``. ``y_true`` is 1 for signal.
+    A jet passes a threshold when ``score >= threshold``. ``y_true`` is 1 for signal. This is
+    scikit-learn's ``roc_curve`` with ``drop_intermediate=False`` (its first threshold is ``inf``).
     """
     is_signal, s = _binary(y_true, scores)
-    order, sig_sorted, ends = _sort_jets(is_signal, s)
-    fpr, tpr, _ = _roc_sorted(sig_sorted, ends)
-    return fpr, tpr, np.r_[np.inf, s[order][ends]]
+    return skm.roc_curve(is_signal, s, drop_intermediate=False)
 
 
 def roc_auc(y_true, scores) -> float:
-    """Area under the ROC curve (binary; ``y_true`` 1 = signal)."""
-    fpr, tpr, _ = roc_curve(y_true, scores)
-    return float(_auc(fpr, tpr))
+    """Area under the ROC curve (binary; ``y_true`` 1 = signal; scikit-learn's ``roc_auc_score``)."""
+    return float(skm.roc_auc_score(*_binary(y_true, scores)))
 
 
 def auc_one_vs_rest(y_true, probs) -> tuple[np.ndarray, float]:
-    """Per-class one-vs-rest AUC ``[C]`` (score ``probs[:, c]``) and their unweighted mean."""
+    """Per-class one-vs-rest AUC ``[C]`` (score ``probs[:, c]``) and their unweighted (macro) mean."""
     y, p = _labels_probs(y_true, probs)
     per_class = np.array([roc_auc(y == c, p[:, c]) for c in range(p.shape[1])])
     return per_class, float(per_class.mean())
@@ -240,8 +244,8 @@ def sic_curve(y_true, scores, min_background: float = SIC_MIN_BACKGROUND) -> tup
     that 1/sqrt(eps_B) is dominated by the statistics of a handful of jets (and infinite at 0).
     """
     is_signal, s = _binary(y_true, scores)
-    _, sig_sorted, ends = _sort_jets(is_signal, s)
-    fpr, tpr, fp = _roc_sorted(sig_sorted, ends)
+    fpr, tpr, _ = skm.roc_curve(is_signal, s, drop_intermediate=False)
+    fp = np.rint(fpr * np.count_nonzero(~is_signal))  # passing background jets (fpr = count / N_B)
     keep = fp >= max(min_background, np.finfo(float).tiny)
     return tpr[keep], tpr[keep] / np.sqrt(fpr[keep])
 
@@ -253,20 +257,14 @@ def max_sic(y_true, scores, min_background: float = SIC_MIN_BACKGROUND) -> float
 
 
 def confusion_matrix(y_true, probs, normalize: str | None = None) -> np.ndarray:
-    """``[C, C]`` matrix, rows = true class, columns = argmax class.
+    """``[C, C]`` matrix, rows = true class, columns = argmax class (scikit-learn's ``confusion_matrix``).
 
     ``normalize=None`` gives counts (int64); ``"true"`` divides each row by its count, so the
-    diagonal is the per-class efficiency (rows with no jets stay 0).
+    diagonal is the per-class efficiency (rows with no jets stay 0); ``"pred"`` and ``"all"``
+    normalize columns and the whole matrix, as in scikit-learn.
     """
     y, p = _labels_probs(y_true, probs)
-    n_classes = p.shape[1]
-    cm = np.bincount(y * n_classes + np.argmax(p, axis=1), minlength=n_classes**2).reshape(n_classes, n_classes)
-    if normalize is None:
-        return cm
-    if normalize != "true":
-        raise ValueError(f"normalize: expected None or 'true', got {normalize!r}")
-    rows = cm.sum(axis=1, keepdims=True)
-    return np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    return skm.confusion_matrix(y, np.argmax(p, axis=1), labels=np.arange(p.shape[1]), normalize=normalize)
 
 
 def mass_sculpting_jsd(y_true, scores, mass, signal_efficiency: float = 0.5, bins=40, mass_range=None) -> float:
@@ -407,15 +405,19 @@ def _class_index(signal_class, class_names: Sequence[str]) -> int:
     raise ValueError(f"signal_class: expected one of {list(class_names)} or an index, got {signal_class!r}")
 
 
-def _one_vs_rest(is_signal, score, n_boot: int, seed: int, alpha: float) -> tuple[dict, dict, np.ndarray]:
+def _one_vs_rest(
+    is_signal, score, n_boot: int, seed: int, alpha: float, with_sic: bool = False
+) -> tuple[dict, dict, np.ndarray]:
     """(figures, their ``[low, high]`` intervals, AUC replicates) for one signal definition.
 
-    All ``nan`` when the test set lacks signal or background (e.g. a class with no jets).
+    ``with_sic`` adds ``max_sic``. All ``nan`` when the test set lacks signal or background (e.g. a class
+    with no jets).
     """
     fns = {
         "auc": roc_auc,
         **{f"{e:g}": functools.partial(background_rejection, signal_efficiency=e) for e in REJECTION_EFFICIENCIES},
         f"inverse_fpr_at_tpr_{INVERSE_FPR_TPR:g}": inverse_fpr_at_tpr,
+        **({"max_sic": max_sic} if with_sic else {}),
     }
     if is_signal.all() or not is_signal.any():  # a class absent from (or alone in) this test set
         return {k: math.nan for k in fns}, {k: [math.nan, math.nan] for k in fns}, np.full(n_boot, np.nan)
@@ -459,9 +461,9 @@ def evaluate_predictions(
     Multiclass, one-vs-rest with score ``probs[:, c]``: ``auc_per_class``, ``auc_mean``,
     ``per_class`` {class: {"auc", "rejection": {"0.3", "0.5"}, "inverse_fpr_at_tpr_0.7"}}.
 
-    ``ci``: bootstrap ``[low, high]`` at ``1 - alpha`` for the AUC and rejection figures, under the
-    same keys, plus ``confidence_level``, ``n_boot`` and ``seed``. All figures and classes use the
-    same resamples, so ``auc_mean`` has its own interval. ``n_boot=0`` leaves ``ci`` out.
+    ``ci``: bootstrap ``[low, high]`` at ``1 - alpha`` for every AUC, rejection and (binary) ``max_sic``
+    figure, under the same keys, plus ``confidence_level``, ``n_boot`` and ``seed``. All figures and
+    classes use the same resamples, so ``auc_mean`` has its own interval. ``n_boot=0`` leaves ``ci`` out.
     """
     y, p = _labels_probs(y_true, probs)
     names = [str(c) for c in class_names]
@@ -482,13 +484,14 @@ def evaluate_predictions(
     if len(names) == 2:
         k = 1 if signal_class is None else _class_index(signal_class, names)
         is_signal, score = y == k, p[:, k]
-        values, intervals, _ = _one_vs_rest(is_signal, score, n_boot, seed, alpha)
+        values, intervals, _ = _one_vs_rest(is_signal, score, n_boot, seed, alpha, with_sic=True)
         eff, sic = sic_curve(is_signal, score) if is_signal.any() and not is_signal.all() else ([], [])
         best = int(np.argmax(sic)) if len(sic) else None
+        sic_value, sic_ci = values.pop("max_sic"), intervals.pop("max_sic", None)
         out.update(signal_class=names[k], **_nest_rejection(values))
-        out["max_sic"] = math.nan if best is None else float(sic[best])
+        out["max_sic"] = sic_value
         out["max_sic_signal_efficiency"] = math.nan if best is None else float(eff[best])
-        ci.update(_nest_rejection(intervals))
+        ci.update(_nest_rejection(intervals), max_sic=sic_ci)
     else:
         if signal_class is not None:
             raise ValueError(f"signal_class: only for binary tasks; {len(names)} classes are reported one-vs-rest")

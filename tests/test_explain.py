@@ -67,6 +67,28 @@ def test_kendall_s_matches_brute_force_and_scipy():
     assert kendall_s(x, y) == pytest.approx(expected, rel=1e-9)
 
 
+def test_kendall_s_equals_vectorized_brute_force_with_ties_and_constants():
+    # kendall_s comes from scipy's tau-b times the tie-corrected normalization; it must be the exact integer
+    # count of concordant minus discordant pairs, also where tau-b is undefined (a constant input: S = 0)
+    rng = np.random.default_rng(4)
+    n = 3000
+    cases = [
+        (rng.integers(0, 7, n), rng.normal(size=n).round(1)),  # heavy ties in x, some in y
+        (rng.normal(size=n), rng.normal(size=n)),  # no ties
+        (np.arange(n), np.arange(n)),  # S = n0 (tau = 1 exactly)
+        (np.arange(n), -np.arange(n) // 3),  # S = -(n0 - ties in y)
+        (np.full(n, 2.0), rng.normal(size=n)),  # constant x: scipy's tau is nan
+        (rng.normal(size=n), np.zeros(n)),  # constant y
+    ]
+    for k, (x, y) in enumerate(cases):
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        iu = np.triu_indices(n, 1)
+        brute = int(np.sum(np.sign(x[iu[0]] - x[iu[1]]) * np.sign(y[iu[0]] - y[iu[1]])))
+        got = kendall_s(x, y)
+        assert type(got) is int and got == brute, k
+    assert kendall_s([1.0], [2.0]) == 0 and kendall_s([], []) == 0
+
+
 def test_ado_identities():
     rng = np.random.default_rng(2)
     f = rng.normal(size=500)

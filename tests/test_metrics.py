@@ -84,6 +84,71 @@ def test_rejection_takes_lowest_eps_b_on_a_horizontal_run():
     assert metrics.background_rejection(y, s, 0.25) == pytest.approx(4.0)
 
 
+@pytest.mark.parametrize("case", ["continuous", "ties", "all_tied", "one_signal", "float32"])
+def test_point_metrics_are_sklearn_point_for_point(binary, case):
+    """Fails if a point metric drifts from scikit-learn (unweighted), ties and degenerate inputs included."""
+    y, p = binary
+    s = {
+        "continuous": p[:, 1],
+        "ties": np.round(p[:, 1], 2),
+        "all_tied": np.full(y.size, 0.5),
+        "one_signal": p[:, 1],
+        "float32": p[:, 1].astype(np.float32),
+    }[case]
+    if case == "one_signal":
+        y = np.zeros_like(y)
+        y[np.argmin(s)] = 1  # a single signal jet, scored lowest
+    ref = skm.roc_curve(y, np.asarray(s, np.float64), drop_intermediate=False)
+    for got, want in zip(metrics.roc_curve(y, s), ref):
+        np.testing.assert_array_equal(got, want)
+    assert metrics.roc_auc(y, s) == skm.roc_auc_score(y, np.asarray(s, np.float64))
+    fpr, tpr, _ = ref
+    n_bkg = (y == 0).sum()
+    for min_bkg in (1, 10):
+        keep = np.rint(fpr * n_bkg) >= min_bkg
+        eff, sic = metrics.sic_curve(y, s, min_background=min_bkg)
+        np.testing.assert_array_equal(eff, tpr[keep])
+        np.testing.assert_allclose(sic, tpr[keep] / np.sqrt(fpr[keep]), rtol=1e-15)
+        np.testing.assert_equal(metrics.max_sic(y, s, min_bkg), sic.max() if sic.size else np.nan)
+
+
+def test_bootstrap_curve_with_unit_counts_equals_sklearn_point_values(binary):
+    """The bootstrap's own ROC (from per-jet counts) must agree with the sklearn-based point functions."""
+    y, p = binary
+    for s in (p[:, 1], np.round(p[:, 1], 1), np.round(p[:, 1], 3)):
+        order, sig_sorted, ends = metrics._sort_jets(y.astype(bool), s)
+        roc = metrics._roc_sorted(sig_sorted, ends, np.ones((1, y.size), np.int64))
+        fpr, tpr, _ = skm.roc_curve(y, s, drop_intermediate=False)
+        np.testing.assert_allclose(roc[0][0], fpr, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(roc[1][0], tpr, rtol=0, atol=1e-15)
+        assert metrics._roc_auc_from(roc)[0] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
+        for eps in (0.3, 0.5, 0.7, 1.0):
+            assert metrics._rejection_from(roc, eps)[0] == pytest.approx(
+                metrics.background_rejection(y, s, eps), rel=1e-12
+            )
+        assert metrics._inverse_fpr_from(roc)[0] == pytest.approx(metrics.inverse_fpr_at_tpr(y, s), rel=1e-12)
+        for min_bkg in (1, 10, 50):
+            assert metrics._max_sic_from(roc, min_bkg)[0] == pytest.approx(metrics.max_sic(y, s, min_bkg), rel=1e-12)
+
+
+def test_confusion_and_accuracy_with_absent_classes_match_sklearn():
+    y = np.array([0, 0, 2, 2, 2, 0])  # class 1 never true, class 3 never true nor predicted
+    p = np.eye(4)[[0, 1, 2, 0, 2, 1]] * 0.7 + 0.075
+    pred = p.argmax(axis=1)
+    assert metrics.accuracy(y, p) == skm.accuracy_score(y, pred) == 0.5
+    cm = metrics.confusion_matrix(y, p)
+    assert cm.dtype == np.int64 and cm.shape == (4, 4)
+    np.testing.assert_array_equal(cm, skm.confusion_matrix(y, pred, labels=range(4)))
+    for norm in ("true", "pred", "all"):
+        got = metrics.confusion_matrix(y, p, normalize=norm)
+        np.testing.assert_array_equal(got, skm.confusion_matrix(y, pred, labels=range(4), normalize=norm))
+    assert np.all(metrics.confusion_matrix(y, p, normalize="true")[[1, 3]] == 0)  # rows without jets stay 0
+    with pytest.raises(ValueError, match="normalize"):
+        metrics.confusion_matrix(y, p, normalize="rows")
+    with pytest.raises(ValueError, match="y_true: need both signal"):  # one-vs-rest of an absent class
+        metrics.auc_one_vs_rest(y, p)
+
+
 def test_one_vs_rest_auc_matches_sklearn(multiclass):
     y, p = multiclass
     per_class, mean = metrics.auc_one_vs_rest(y, p)
@@ -192,6 +257,14 @@ def test_evaluate_binary_block(binary):
     assert out["ci"]["auc"][0] < out["auc"] < out["ci"]["auc"][1]
     assert set(out["ci"]["rejection"]) == {"0.3", "0.5"}
     assert out["max_sic"] == pytest.approx(metrics.max_sic(y, p[:, 1]))
+    # an interval for every reported figure (the report table promises one per row)
+    assert set(out["ci"]) == {"confidence_level", "n_boot", "seed", "auc", "rejection", "inverse_fpr_at_tpr_0.7",
+                              "max_sic"}
+    for key in ("inverse_fpr_at_tpr_0.7", "max_sic"):
+        lo, hi = out["ci"][key]
+        assert 0 < lo < hi and lo < out[key] * 1.5 and hi > out[key] / 1.5
+    reps = metrics._bootstrap_replicates([metrics.max_sic], y, p[:, 1], 50, seed=2)[0]
+    assert out["ci"]["max_sic"] == [np.quantile(reps, 0.025, method="lower"), np.quantile(reps, 0.975, method="higher")]
     flipped = metrics.evaluate_predictions(1 - y, p[:, ::-1], ["top", "qcd"], signal_class="top", n_boot=0)
     assert flipped["auc"] == pytest.approx(out["auc"]) and "ci" not in flipped
 
