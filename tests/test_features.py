@@ -1,10 +1,15 @@
 """Tests for jettf.features: names, spec round trips, values against fastjet-contrib,
-energyflow and brute-force numpy, degenerate jets, determinism, physics sanity."""
+energyflow and brute-force numpy, degenerate jets, determinism, physics sanity.
+
+The default (002) set is exact: every C, D2, U, M, N member on all constituents,
+checked against fastjet-contrib on all constituents for jets of up to 110
+constituents; the truncated option is checked on the hardest k under ``_k{k}`` names."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import warnings
 
 import awkward as ak
@@ -13,6 +18,7 @@ import numpy as np
 import pytest
 
 import jettf.features.compute as compute_module
+import jettf.features.spec as spec_module
 from jettf.features import DegenerateJetWarning, FeatureSpec, compute_features, feature_validity
 from jettf.features.nsubjettiness import rapidity
 from jettf.features.spec import _fmt
@@ -45,7 +51,8 @@ def pythia(request, n_jets=24):
 
 @pytest.fixture(scope="module")
 def jets():
-    return random_jets()
+    """Twelve random jets of 4 to 64 constituents (two of 64): wider than any truncation of old (40 / 20)."""
+    return random_jets(n_max=64)
 
 
 def four_vectors(batch, k=None):
@@ -59,8 +66,15 @@ def four_vectors(batch, k=None):
     return ak.unflatten(ak.zip({k: v[m] for k, v in fields.items()}), b.n_constituents)
 
 
+def truncation_suffix(spec, series, n):
+    """The name suffix the truncated option must carry: ``_k{k}`` for C_3, U_3, M_3, N_3 (ecf4) and U_2, M_2, N_2 (ecfg3)."""
+    k = spec.ecf4_max_constituents if n == 3 else spec.ecfg3_max_constituents if (n == 2 and series != "c") else None
+    return "" if k is None else f"_k{k}"
+
+
 def contrib_reference(batch, spec) -> dict:
-    """Every N-subjettiness and correlator feature from fastjet-contrib, on the constituents the spec uses."""
+    """Every N-subjettiness and correlator feature from fastjet-contrib, on the constituents the spec uses
+    (all of them unless the spec truncates; a truncated member's name ends in ``_k{k}``)."""
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -83,13 +97,14 @@ def contrib_reference(batch, spec) -> dict:
                 out[f"tau{r}{r - 1}_b{_fmt(b)}"] = taus[:, ns.index(r)] / taus[:, ns.index(r - 1)]
         for n in spec.c_series:
             for b in spec.c_betas:
-                out[f"c{n}_b{_fmt(b)}"] = ecf(4, func="cseries", npoint=3, beta=b) if n == 3 else ecf(2, func=f"c{n}", beta=b)
+                name = f"c{n}_b{_fmt(b)}{truncation_suffix(spec, 'c', n)}"
+                out[name] = ecf(4, func="cseries", npoint=3, beta=b) if n == 3 else ecf(2, func=f"c{n}", beta=b)
         for a, b in spec.d2_params:
             out[f"d2_a{_fmt(a)}_b{_fmt(b)}"] = ecf(2, func="generalizedd2", alpha=a, beta=b)
         for series, func in (("u", "useries"), ("m", "mseries"), ("n", "nseries")):
             for n in getattr(spec, f"{series}_series"):
                 for b in getattr(spec, f"{series}_betas"):
-                    out[f"{series}{n}_b{_fmt(b)}"] = ecf(n + 1, func=func, npoint=n, beta=b)
+                    out[f"{series}{n}_b{_fmt(b)}{truncation_suffix(spec, series, n)}"] = ecf(n + 1, func=func, npoint=n, beta=b)
     return out
 
 
@@ -159,7 +174,7 @@ NO_ECF = dict(c_series=(), d2_params=(), u_series=(), m_series=(), n_series=())
 
 
 def constituent_set(name):
-    """Which constituents a series member uses: 'all', 'k3' (U2, M2, N2) or 'k4' (C3, U3, M3, N3)."""
+    """Which constituents a truncated series member uses: 'all', 'k3' (U2, M2, N2) or 'k4' (C3, U3, M3, N3)."""
     index = 0 if name.startswith("d2") else int(name[1])
     return {3: "k4", 2: "all" if name[0] == "c" else "k3"}.get(index, "all")
 
@@ -196,7 +211,18 @@ def test_spec_round_trips_and_fingerprints():
     assert spec.fingerprint() == FeatureSpec.from_json(spec.to_json()).fingerprint()
     assert spec.fingerprint() != FeatureSpec().fingerprint()
     assert FeatureSpec.effnet_s() == FeatureSpec() and FeatureSpec().fingerprint() == FeatureSpec().fingerprint()
-    assert FeatureSpec.exact().ecf4_max_constituents is None
+    # The 002 preset is exact (no truncation), and there is no separate "exact" preset any more.
+    assert FeatureSpec().ecf4_max_constituents is None and FeatureSpec().ecfg3_max_constituents is None
+    assert not hasattr(FeatureSpec, "exact")
+    truncated = FeatureSpec(ecfg3_max_constituents=40, ecf4_max_constituents=20)
+    assert truncated.fingerprint() != FeatureSpec().fingerprint()
+    assert FeatureSpec.from_json(truncated.to_json()) == truncated
+
+
+def test_definition_change_changes_fingerprint(monkeypatch):
+    before = FeatureSpec().fingerprint()
+    monkeypatch.setitem(spec_module.DEFINITIONS, "truncation", "something else")
+    assert FeatureSpec().fingerprint() != before
 
 
 @pytest.mark.parametrize(
@@ -237,8 +263,9 @@ def test_shapes_dtypes_and_kinematics(jets):
 
 # ------------------------------------------------ values against references
 def test_matches_fastjet_contrib_on_random_jets(jets):
-    """Default spec: C_3, U_3, M_3, N_3 on the hardest 20 and U_2, M_2, N_2 on the hardest 40 constituents."""
+    """Default spec, every constituent (jets of up to 64), against fastjet-contrib on every constituent."""
     spec = FeatureSpec()
+    assert jets.n_constituents.max() > 40
     assert_matches_reference(jets, spec, contrib_reference(jets, spec))
 
 
@@ -257,15 +284,48 @@ def test_one_pass_axes_are_fastjet_contrib(jets, axes):
 
 
 def test_matches_fastjet_contrib_on_pythia_jets(request):
+    """Default (exact) spec on 48 Pythia top/QCD jets of ~30 to ~110 constituents."""
     batch = pythia(request)
     spec = FeatureSpec()
+    assert batch.n_constituents.max() > 60
     assert_matches_reference(batch, spec, contrib_reference(batch, spec))
 
 
-def test_exact_spec_matches_fastjet_contrib_on_pythia_jets(request):
+def test_default_spec_is_not_truncated(request):
+    """On jets of 60+ constituents the default C_3, U_3, M_3, N_3, U_2, M_2, N_2 are fastjet-contrib's on ALL
+    constituents, and differ clearly from fastjet-contrib's on the hardest 20 / 40 (so a truncation would fail here)."""
     batch = pythia(request)
-    batch = batch.select(np.argsort(batch.n_constituents)[len(batch) // 2 - 2 : len(batch) // 2 + 2])  # ~60 each
-    spec = FeatureSpec.exact(tau_ratios=(), u_betas=(1.0,))
+    batch = batch.select(np.flatnonzero(batch.n_constituents >= 60)[:8])
+    assert len(batch) == 8
+    spec = FeatureSpec(kinematics=False, tau_ratios=(), c_series=(3,), d2_params=(), u_series=(2, 3), m_series=(2, 3),
+                       n_series=(2, 3))
+    values, names = compute_features(batch, spec)
+    exact = contrib_reference(batch, spec)
+    truncated = contrib_reference(batch, FeatureSpec(**{**spec.to_dict(), "ecfg3_max_constituents": 40,
+                                                        "ecf4_max_constituents": 20}))
+    for name, expected in exact.items():
+        np.testing.assert_allclose(values[:, names.index(name)], expected, rtol=RTOL, err_msg=name)
+    for name in ("c3_b2", "u3_b2", "m3_b1", "n3_b1"):
+        approx = truncated[f"{name}_k20"]
+        assert np.median(np.abs(approx / exact[name] - 1)) > 0.02, name  # the k = 20 approximation is off
+        assert np.abs(values[:, names.index(name)] / approx - 1).max() > 0.1, name
+
+
+def test_truncated_option_is_named_and_matches_contrib_on_the_hardest_k(request):
+    """The approximation exists only as an explicit option whose columns say so (``_k{k}``)."""
+    spec = FeatureSpec(ecfg3_max_constituents=40, ecf4_max_constituents=20)
+    names = spec.names()
+    assert len(names) == 47 and "c3_b2_k20" in names and "u2_b1_k40" in names and "n3_b1_k20" in names
+    assert not {"c3_b2", "u2_b1", "u3_b0p5", "m2_b1", "n3_b2"} & set(names)
+    untouched = [n for n in FeatureSpec().names() if not re.fullmatch(r"([umn][23]|c3)_b.*", n)]
+    assert [n for n in names if "_k" not in n] == untouched  # everything else keeps its name and place
+    assert [re.sub(r"_k\d+$", "", n) for n in names] == FeatureSpec().names()
+    assert spec.min_constituents()["c3_b1_k20"] == 4 and spec.min_constituents()["u2_b1_k40"] == 3
+    only4 = FeatureSpec(ecf4_max_constituents=20).names()
+    assert "c3_b1_k20" in only4 and "u2_b1" in only4 and "c2_b1" in only4
+    batch = pythia(request)
+    batch = batch.select(np.argsort(batch.n_constituents)[-6:])  # the widest: 90+ constituents
+    spec = FeatureSpec(kinematics=False, tau_ratios=(), ecfg3_max_constituents=40, ecf4_max_constituents=20)
     assert_matches_reference(batch, spec, contrib_reference(batch, spec))
 
 
@@ -309,7 +369,10 @@ def test_correlators_match_brute_force(truncate):
         expected = {key: brute_series(brute_correlators(*jet_arrays(batch, i, k)), spec)
                     for key, k in (("all", None), ("k3", k3), ("k4", k4))}
         for name in names:
-            assert values[i, names.index(name)] == pytest.approx(expected[constituent_set(name)][name], rel=RTOL), (i, name)
+            assert name.endswith(f"_k{k3}") == (truncate and constituent_set(name) == "k3")
+            assert name.endswith(f"_k{k4}") == (truncate and constituent_set(name) == "k4")
+            want = expected[constituent_set(name) if truncate else "all"][re.sub(r"_k\d+$", "", name)]
+            assert values[i, names.index(name)] == pytest.approx(want, rel=RTOL), (i, name)
 
 
 def test_ecfn3_blocked_product_matches_brute_force():
@@ -407,9 +470,10 @@ def test_deterministic_and_independent_of_order_and_chunking(jets, monkeypatch):
 
 def test_truncation_changes_nothing_for_small_jets():
     batch = random_jets(n_jets=6, n_max=14, seed=4)
-    exact, _ = compute_features(batch, FeatureSpec.exact())
-    truncated, _ = compute_features(batch, FeatureSpec(ecfg3_max_constituents=14, ecf4_max_constituents=14))
+    exact, names = compute_features(batch, FeatureSpec())
+    truncated, truncated_names = compute_features(batch, FeatureSpec(ecfg3_max_constituents=14, ecf4_max_constituents=14))
     np.testing.assert_array_equal(exact, truncated)
+    assert [re.sub(r"_k14$", "", n) for n in truncated_names] == names and "c3_b2_k14" in truncated_names
 
 
 # ------------------------------------------------------------------ physics

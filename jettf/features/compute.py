@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from .ecf import correlator_sums, ecf_requests, series_columns
+from .ecf import constituent_limits, correlator_sums, ecf_requests, series_columns
 from .efp import efp_columns, efp_graph_names
 from .nsubjettiness import nsubjettiness, rapidity
 from .spec import FeatureSpec, _fmt
@@ -101,12 +101,13 @@ def _cartesian(batch):
 def _grouped_columns(pt, y, phi, counts, spec, names) -> dict:
     """Correlator series and EFPs (``names``) for pt-sorted constituents ``[J, M]``.
 
-    Each constituent set (all, hardest ``ecfg3_max_constituents``, hardest
-    ``ecf4_max_constituents``) is processed in groups of jets of similar size,
-    so padding stays small and the arrays of a group stay cache-sized.
+    Each constituent set (all; and, only where the spec truncates, the hardest
+    ``ecfg3_max_constituents`` / ``ecf4_max_constituents``) is processed in groups of
+    jets of similar size, so padding stays small and the arrays of a group stay
+    cache-sized; the triplet and quadruplet loops stop at each jet's own count.
     """
     requests = ecf_requests(spec)
-    limits = {"all": None, "k3": spec.ecfg3_max_constituents, "k4": spec.ecf4_max_constituents}
+    limits = constituent_limits(spec)
     sums = {key: {r: np.zeros(len(counts)) for r in requests[key]} for key in limits}
     efps = np.zeros((len(counts), len(efp_graph_names(spec.efp_dmax)))) if spec.efp_dmax else None
     for key, limit in limits.items():
@@ -116,7 +117,7 @@ def _grouped_columns(pt, y, phi, counts, spec, names) -> dict:
         for idx, w in _groups(sizes, pt.shape[1] if limit is None else min(limit, pt.shape[1])):
             z = _fractions(pt[idx, :w])
             theta = _pairwise_delta_r(y[idx, :w], phi[idx, :w])
-            for r, v in correlator_sums(theta, z, requests[key]).items():
+            for r, v in correlator_sums(theta, z, requests[key], sizes[idx]).items():
                 sums[key][r][idx] = v
             if key == "all" and efps is not None:
                 efps[idx] = efp_columns(theta, z, spec.efp_dmax, spec.efp_beta)

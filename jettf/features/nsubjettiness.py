@@ -104,12 +104,16 @@ def nsubjettiness(p4: np.ndarray, counts: np.ndarray, ns: Sequence[int], betas: 
 
 
 def _padded_axes(jets, n):
-    """Axes as padded ``[J, n]`` rapidity, azimuth and validity arrays."""
+    """Axes as padded ``[J, n]`` rapidity, azimuth and validity arrays (numpy scatter of the flat subjets)."""
     import awkward as ak
 
-    def pad(field, fill):
-        return ak.to_numpy(ak.fill_none(ak.pad_none(jets[field], n, clip=True), fill)).astype(np.float64)
-
-    e, px, py, pz = pad("E", 0.0), pad("px", 0.0), pad("py", 0.0), pad("pz", 0.0)
-    valid = np.arange(n)[None, :] < ak.to_numpy(ak.num(jets))[:, None]
+    counts = np.minimum(ak.to_numpy(ak.num(jets)), n)
+    flat = ak.flatten(jets)  # exclusive_jets_up_to(n): at most n per jet
+    valid = np.arange(n)[None, :] < counts[:, None]
+    fields = []
+    for name in ("E", "px", "py", "pz"):
+        padded = np.zeros((len(counts), n))
+        padded[valid] = ak.to_numpy(flat[name]).astype(np.float64)
+        fields.append(padded)
+    e, px, py, pz = fields
     return rapidity(e, px, py, pz), np.arctan2(py, px), valid
