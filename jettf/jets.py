@@ -14,9 +14,28 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["JetBatch", "wrap_phi", "delta_phi"]
+__all__ = [
+    "JetBatch", "wrap_phi", "delta_phi", "TRACK", "ECAL", "HCAL", "GEN_EM", "GEN_HAD", "SUBDETECTORS",
+    "generator_split",
+]
 
 TWO_PI = 2.0 * np.pi
+
+# Values of JetBatch.subdetector: which detector object (or which generator-level split) a
+# constituent is. Detector-level constituents come from jettf.detector: tracks, ECAL cells or
+# photon candidates, HCAL towers or neutral-hadron candidates. Generator-level particles split as
+# in 003 section 5 ("Generated EM+Had"): electrons and photons vs hadrons. 0: none of these
+# (padding, muons, unknown).
+TRACK, ECAL, HCAL, GEN_EM, GEN_HAD = 1, 2, 3, 4, 5
+SUBDETECTORS = {"none": 0, "track": TRACK, "ecal": ECAL, "hcal": HCAL, "em": GEN_EM, "had": GEN_HAD}
+
+
+def generator_split(pid):
+    """int8 subdetector tags of generator-level particles from PDG ids (003's EM+Had split):
+    ``GEN_EM`` for electrons and photons (|pid| 11, 22), ``GEN_HAD`` for hadrons (|pid| >= 100:
+    mesons and baryons), 0 otherwise (muons, neutrinos, unknown id 0)."""
+    a = np.abs(np.asarray(pid))
+    return np.where((a == 11) | (a == 22), GEN_EM, np.where(a >= 100, GEN_HAD, 0)).astype(np.int8)
 
 
 def wrap_phi(phi):
@@ -64,6 +83,9 @@ class JetBatch:
         charge: optional float32 ``[N, M]`` electric charges in units of e.
         labels: optional int64 ``[N]`` class indices into ``class_names``.
         class_names: optional tuple of class names (e.g. ``("g", "q", "t", "w", "z")``).
+        subdetector: optional int8 ``[N, M]``: :data:`TRACK`, :data:`ECAL`, :data:`HCAL` for
+            detector-level constituents (:mod:`jettf.detector`), :data:`GEN_EM` / :data:`GEN_HAD`
+            for the generator-level split (:func:`generator_split`), 0 for padding or none.
     """
 
     pt: np.ndarray
@@ -79,6 +101,7 @@ class JetBatch:
     charge: Optional[np.ndarray] = None
     labels: Optional[np.ndarray] = None
     class_names: Optional[tuple] = None
+    subdetector: Optional[np.ndarray] = None
 
     # ------------------------------------------------------------------ checks
     def __post_init__(self):
@@ -89,7 +112,7 @@ class JetBatch:
         for name, value in arrays.items():
             if value.shape != shape:
                 raise ValueError(f"JetBatch: '{name}' has shape {value.shape}, expected {shape} like 'pt'")
-        for name in ("pid", "charge"):
+        for name in ("pid", "charge", "subdetector"):
             value = getattr(self, name)
             if value is not None and value.shape != shape:
                 raise ValueError(f"JetBatch: '{name}' has shape {value.shape}, expected {shape} like 'pt'")
@@ -122,6 +145,7 @@ class JetBatch:
         *,
         pid=None,
         charge=None,
+        subdetector=None,
         jet_pt=None,
         jet_eta=None,
         jet_phi=None,
@@ -168,6 +192,9 @@ class JetBatch:
             charge=None if charge is None else np.where(mask, np.asarray(charge), 0).astype(np.float32),
             labels=None if labels is None else np.asarray(labels, dtype=np.int64).reshape(len(pt)),
             class_names=None if class_names is None else tuple(class_names),
+            subdetector=(
+                None if subdetector is None else np.where(mask, np.asarray(subdetector), 0).astype(np.int8)
+            ),
         )
 
     @classmethod
@@ -260,7 +287,7 @@ class JetBatch:
 
     # ------------------------------------------------------------- operations
     def _constituent_arrays(self):
-        names = ["pt", "eta", "phi", "energy", "mask", "pid", "charge"]
+        names = ["pt", "eta", "phi", "energy", "mask", "pid", "charge", "subdetector"]
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def _replace_constituents(self, take) -> "JetBatch":
@@ -309,6 +336,13 @@ class JetBatch:
             index = [index]
         return self.select(index)
 
+    def with_generator_split(self) -> "JetBatch":
+        """The same jets with ``subdetector`` set to the generator-level EM/hadron split of ``pid``
+        (:func:`generator_split`; 003's "Generated EM+Had" channels ``em`` and ``had``)."""
+        if self.pid is None:
+            raise ValueError("JetBatch.with_generator_split: 'pid' is None; expected PDG ids (generator-level jets)")
+        return dataclasses.replace(self, subdetector=np.where(self.mask, generator_split(self.pid), 0).astype(np.int8))
+
     def with_labels(self, labels, class_names: Sequence[str]) -> "JetBatch":
         """The same jets with new labels (a scalar label is broadcast to every jet)."""
         labels = np.broadcast_to(np.asarray(labels, dtype=np.int64), (len(self),)).copy()
@@ -318,7 +352,7 @@ class JetBatch:
     def concatenate(batches: Iterable["JetBatch"]) -> "JetBatch":
         """Join batches along the jet axis, padding constituents to the widest batch.
 
-        Optional fields (pid, charge, labels) must be present in all or none;
+        Optional fields (pid, charge, subdetector, labels) must be present in all or none;
         class names must agree.
         """
         batches = list(batches)

@@ -199,3 +199,29 @@ def test_construction_errors():
         JetBatch(**{**{f: getattr(batch, f) for f in batch.__dataclass_fields__}, "eta": batch.eta[:, :2]})
     with pytest.raises(ValueError, match=r"'jet_pt' has shape \(2,\), expected \(3,\)"):
         JetBatch(**{**{f: getattr(batch, f) for f in batch.__dataclass_fields__}, "jet_pt": batch.jet_pt[:2]})
+
+
+# -------------------------------------------------------------- subdetector tags
+def test_subdetector_tags_follow_their_constituents():
+    from jettf.jets import ECAL, GEN_EM, GEN_HAD, HCAL, TRACK, generator_split
+
+    tags = np.array([[TRACK, ECAL, HCAL], [HCAL, TRACK, TRACK], [ECAL, ECAL, TRACK]])
+    a = small_batch()
+    batch = JetBatch.from_ptetaphie(a.pt, a.eta, a.phi, a.energy, labels=a.labels, class_names=a.class_names,
+                                    pid=a.pid, charge=a.charge, subdetector=tags)
+    assert batch.subdetector.dtype == np.int8
+    assert batch.subdetector.tolist() == [[TRACK, 0, HCAL], [HCAL, TRACK, TRACK], [0, 0, TRACK]]  # padding is 0
+    assert batch.sort_by_pt().subdetector.tolist() == [[HCAL, TRACK, 0], [TRACK, TRACK, HCAL], [TRACK, 0, 0]]
+    assert batch.pad_to(2).subdetector.shape == (3, 2) and not batch.pad_to(5).subdetector[:, 3:].any()
+    assert batch.select([2]).subdetector.tolist() == [[0, 0, TRACK]]
+    joined = JetBatch.concatenate([batch, batch.pad_to(4)])
+    assert joined.subdetector.shape == (6, 4)
+    with pytest.raises(ValueError, match="'subdetector' is set in some batches but not in others"):
+        JetBatch.concatenate([batch, a])
+    with pytest.raises(ValueError, match=r"'subdetector' has shape \(3, 2\), expected \(3, 3\) like 'pt'"):
+        JetBatch(**{**{f: getattr(batch, f) for f in batch.__dataclass_fields__}, "subdetector": tags[:, :2]})
+    assert generator_split([22, -11, 211, 130, 2112, 13, 14, 0]).tolist() == [GEN_EM, GEN_EM] + [GEN_HAD] * 3 + [0] * 3
+    split = a.with_generator_split()
+    assert split.subdetector.tolist() == [[GEN_HAD, 0, GEN_HAD], [GEN_HAD] * 3, [0, 0, GEN_HAD]]
+    with pytest.raises(ValueError, match="'pid' is None"):
+        JetBatch.from_ptetaphie(a.pt, a.eta, a.phi, a.energy).with_generator_split()
