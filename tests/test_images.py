@@ -19,9 +19,12 @@ from jettf.images import (  # noqa: E402
     render_tf,
 )
 from jettf.images.preprocess import needs_subjets  # noqa: E402
-from jettf.jets import JetBatch, delta_phi  # noqa: E402
+from jettf.jets import JetBatch, delta_phi, generator_split  # noqa: E402
 
-CHANNEL_SETS = [("pt",), ("pt", "mass", "energy"), ("charged_pt", "neutral_pt", "charged_multiplicity")]
+CHANNEL_SETS = [
+    ("pt",), ("pt", "mass", "energy"), ("charged_pt", "neutral_pt", "charged_multiplicity"),
+    ("tracks", "ecal", "hcal"), ("em", "had", "pt"),
+]
 PREPROCESSING = {
     "none": {},
     "pt_centroid": dict(center="pt_centroid"),
@@ -39,7 +42,8 @@ PID_CHARGE = np.array([0, 1, -1, 0, 1, -1, 0, 1, -1, 1])
 
 def random_jets(n=40, m=30, seed=0, spread=0.2):
     """Jets around random axes (any phi, so some cross phi = +-pi): 0..m constituents, some
-    outside a 0.4 image, massive (pion-mass) constituents, PDG ids and matching charges."""
+    outside a 0.4 image, massive (pion-mass) constituents, PDG ids and matching charges, and
+    random subdetector tags (every value of jettf.jets.SUBDETECTORS)."""
     rng = np.random.default_rng(seed)
     counts = rng.integers(0, m + 1, n)
     counts[:2] = (0, 1)
@@ -50,7 +54,8 @@ def random_jets(n=40, m=30, seed=0, spread=0.2):
     energy = np.sqrt((pt * np.cosh(eta)) ** 2 + 0.1396**2)
     species = rng.integers(0, len(PIDS), (n, m))
     return JetBatch.from_ptetaphie(
-        pt, eta, phi, energy, mask=mask, pid=PIDS[species], charge=PID_CHARGE[species].astype(np.float32)
+        pt, eta, phi, energy, mask=mask, pid=PIDS[species], charge=PID_CHARGE[species].astype(np.float32),
+        subdetector=rng.integers(0, 6, (n, m)),
     )
 
 
@@ -71,7 +76,9 @@ def pythia(request, sample="top_tagging"):
 def tf_render(batch, spec, sparse=False):
     args = [tf.constant(getattr(batch, name)) for name in ("pt", "eta", "phi", "energy", "mask", "jet_eta", "jet_phi")]
     charge = None if batch.charge is None else tf.constant(batch.charge)
-    out = render_tf(*args, spec, charge=charge, sparse=sparse)
+    tags = batch.subdetector if batch.subdetector is not None or batch.pid is None else generator_split(batch.pid)
+    subdetector = None if tags is None else tf.constant(tags)
+    out = render_tf(*args, spec, charge=charge, sparse=sparse, subdetector=subdetector)
     return SparseImages(*(a.numpy() for a in out)) if sparse else out.numpy()
 
 
@@ -116,8 +123,25 @@ def test_numpy_matches_tf_pythia(request, sample, option):
     if needs_subjets(spec):  # TF's kT clustering costs O(M^3) per jet on CPU: the 40 hardest constituents
         batch = batch.sort_by_pt().pad_to(40)
     check_numpy_matches_tf(batch, spec)
-    if batch.charge is not None or batch.pid is not None:
-        check_numpy_matches_tf(batch, dataclasses.replace(spec, channels=CHANNEL_SETS[2]))
+    if batch.charge is not None or batch.pid is not None:  # charged channels and 003's generator-level EM+Had
+        check_numpy_matches_tf(batch, dataclasses.replace(spec, channels=CHANNEL_SETS[2] + ("em", "had")))
+
+
+@pytest.fixture(scope="module")
+def detector_level(request):
+    """Detector-level top-tagging jets (jettf.detector, CMS card): tracks, ECAL cells, HCAL towers."""
+    from jettf.detector import simulate_jets
+
+    return simulate_jets(pythia(request, "top_tagging"), "cms", seed=2, view="objects")
+
+
+@pytest.mark.parametrize("option", PREPROCESSING)
+def test_numpy_matches_tf_detector_level(detector_level, option):
+    spec = ImageSpec(32, 1.0, CHANNEL_SETS[3] + ("pt",), **PREPROCESSING[option])
+    batch = detector_level.sort_by_pt()
+    if needs_subjets(spec):  # TF's kT clustering costs O(M^3) per jet on CPU: the 40 hardest objects
+        batch = batch.pad_to(40)
+    check_numpy_matches_tf(batch, spec)
 
 
 def test_render_tf_under_xla_and_one_jet(jets):
@@ -343,6 +367,26 @@ def test_charge_from_pid_and_missing_charge(jets):
     images = render(jets, spec)
     np.testing.assert_allclose(images[..., 0] + images[..., 1], render(jets, ImageSpec(9, 0.4))[..., 0], rtol=1e-6)
     assert np.all(images[..., 2] == np.round(images[..., 2]))
+
+
+def test_subdetector_channels_and_missing_tags(jets):
+    """tracks / ecal / hcal / em / had sum the constituents with that JetBatch.subdetector tag."""
+    spec = ImageSpec(9, 0.4, CHANNEL_SETS[3] + ("em", "had"))
+    images = render(jets, spec)
+    etarel, phirel, pt = relative(jets)
+    inside = jets.mask & (np.abs(etarel) <= 0.4) & (np.abs(phirel) <= 0.4)
+    for k, (tag, quantity) in enumerate(((1, jets.pt), (2, jets.energy), (3, jets.energy), (4, jets.pt), (5, jets.pt))):
+        expected = np.sum(np.where(inside & (jets.subdetector == tag), quantity, 0.0), axis=1)
+        np.testing.assert_allclose(images[..., k].sum(axis=(1, 2)), expected, rtol=1e-5, err_msg=spec.channels[k])
+    untagged = dataclasses.replace(jets, subdetector=None)
+    with pytest.raises(ValueError, match=r"channels \['tracks', 'ecal', 'hcal'\] need JetBatch.subdetector"):
+        render(untagged, spec)
+    with pytest.raises(ValueError, match="need `subdetector`"):
+        render_tf(jets.pt, jets.eta, jets.phi, jets.energy, jets.mask, jets.jet_eta, jets.jet_phi, spec)
+    em_had = ImageSpec(9, 0.4, ("em", "had"))  # generator level: from pid without tags
+    np.testing.assert_array_equal(render(untagged, em_had), render(untagged.with_generator_split(), em_had))
+    with pytest.raises(ValueError, match=r"\['em', 'had'\] need JetBatch.subdetector.*and JetBatch.pid are both None"):
+        render(dataclasses.replace(untagged, pid=None), em_had)
 
 
 # ---------------------------------------------------------------- ImageSpec

@@ -6,8 +6,11 @@ a spec needs per pixel and then call the channel's ``value`` on the sums, so a
 definition lives here and nowhere else. ``ops`` is the renderer's array
 namespace (see :mod:`jettf.images.preprocess`).
 
-Detector-level channels (tracks / ECAL / HCAL, 003) need detector inputs that
-JetBatch does not carry yet; they will be added here when it does.
+Detector-level channels (``tracks``, ``ecal``, ``hcal``; 003 section 3) sum the
+constituents that :mod:`jettf.detector` tagged with that subdetector
+(``JetBatch.subdetector``); ``em`` and ``had`` are 003's generator-level
+"EM+Had" split (electrons and photons vs hadrons), from the tags or, when
+there are none, from the PDG ids.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from typing import Callable, Tuple
 
 import numpy as np
 
+from jettf.jets import ECAL, GEN_EM, GEN_HAD, HCAL, TRACK, generator_split
+
 __all__ = [
     "Channel",
     "CHANNELS",
     "QUANTITIES",
     "CHARGED_PIDS",
     "constituent_charge",
+    "constituent_subdetector",
     "needs_charge",
+    "needs_subdetector",
     "quantities_for",
     "pixel_values",
 ]
@@ -39,6 +46,12 @@ QUANTITIES = {
     "charged_pt": lambda c, ops: c.pt * c.charged,
     "neutral_pt": lambda c, ops: c.pt * (1.0 - c.charged),
     "charged": lambda c, ops: c.charged,
+    # Subdetector tags (JetBatch.subdetector, as float64 in c.subdetector); see jettf.jets.
+    "track_pt": lambda c, ops: ops.where(c.subdetector == TRACK, c.pt, 0.0),
+    "ecal_energy": lambda c, ops: ops.where(c.subdetector == ECAL, c.energy, 0.0),
+    "hcal_energy": lambda c, ops: ops.where(c.subdetector == HCAL, c.energy, 0.0),
+    "em_pt": lambda c, ops: ops.where(c.subdetector == GEN_EM, c.pt, 0.0),
+    "had_pt": lambda c, ops: ops.where(c.subdetector == GEN_HAD, c.pt, 0.0),
 }
 
 
@@ -57,6 +70,9 @@ class Channel:
         unit: unit of the pixel value.
         reference: where the definition comes from.
         needs_charge: the channel separates charged from neutral constituents.
+        needs_subdetector: the channel reads ``JetBatch.subdetector``: ``"detector"`` (tracks,
+            ECAL, HCAL tags from jettf.detector) or ``"generator"`` (the EM/hadron split, which
+            can also come from PDG ids).
     """
 
     inputs: Tuple[str, ...]
@@ -64,11 +80,13 @@ class Channel:
     reference: str
     value: Callable = None
     needs_charge: bool = False
+    needs_subdetector: str = None
 
     def pixel_value(self, sums, ops):
         return self.value(sums, ops) if self.value is not None else sums[self.inputs[0]]
 
 
+_E2E = "003 (Andrews et al., CMS end-to-end quark/gluon jet images) section 3"
 _COLOR = "Komiske, Metodiev, Schwartz, 'Deep learning in color', JHEP 01 (2017) 110; review 001 section 5.3"
 
 CHANNELS = {
@@ -80,6 +98,13 @@ CHANNELS = {
     "charged_pt": Channel(("charged_pt",), "GeV", _COLOR, needs_charge=True),
     "neutral_pt": Channel(("neutral_pt",), "GeV", _COLOR, needs_charge=True),
     "charged_multiplicity": Channel(("charged",), "count", _COLOR, needs_charge=True),
+    # 003 section 3: track pT at the track's (vertex) direction, ECAL and HCAL energy per pixel.
+    "tracks": Channel(("track_pt",), "GeV", _E2E, needs_subdetector="detector"),
+    "ecal": Channel(("ecal_energy",), "GeV", _E2E, needs_subdetector="detector"),
+    "hcal": Channel(("hcal_energy",), "GeV", _E2E, needs_subdetector="detector"),
+    # 003 section 3, "Generated EM+Had": pT of electrons and photons / of hadrons per pixel.
+    "em": Channel(("em_pt",), "GeV", _E2E + ', "Generated EM+Had"', needs_subdetector="generator"),
+    "had": Channel(("had_pt",), "GeV", _E2E + ', "Generated EM+Had"', needs_subdetector="generator"),
 }
 
 # |PDG id| of the electrically charged particles that reach the detector in
@@ -96,6 +121,26 @@ def quantities_for(channels) -> Tuple[str, ...]:
 
 def needs_charge(channels) -> bool:
     return any(CHANNELS[name].needs_charge for name in channels)
+
+
+def needs_subdetector(channels) -> bool:
+    return any(CHANNELS[name].needs_subdetector for name in channels)
+
+
+def constituent_subdetector(batch, channels):
+    """Subdetector tags ``[N, M]`` for the channels: ``batch.subdetector``, else (channels ``em`` /
+    ``had`` only) the generator-level split of ``batch.pid``, else ``ValueError``."""
+    if batch.subdetector is not None:
+        return batch.subdetector
+    detector = [n for n in channels if CHANNELS[n].needs_subdetector == "detector"]
+    if not detector and batch.pid is not None:
+        return generator_split(batch.pid)
+    names = detector or [n for n in channels if CHANNELS[n].needs_subdetector]
+    raise ValueError(
+        f"render: channels {names} need JetBatch.subdetector (tracks/ecal/hcal: detector-level jets from "
+        "jettf.detector; em/had: also PDG ids); JetBatch.subdetector"
+        + (" is None" if detector else " and JetBatch.pid are both None")
+    )
 
 
 def constituent_charge(batch):

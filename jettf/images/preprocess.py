@@ -75,7 +75,8 @@ DEFINITIONS = {
 
 
 class Constituents(NamedTuple):
-    """Constituent arrays ``[N, M]`` (GeV, -, rad, GeV, bool, 0/1) and the jet axis ``[N]``."""
+    """Constituent arrays ``[N, M]`` (GeV, -, rad, GeV, bool, 0/1) and the jet axis ``[N]``;
+    ``subdetector``: the JetBatch tags as float64 ``[N, M]`` (None unless a channel needs them)."""
 
     pt: Any
     eta: Any
@@ -85,6 +86,7 @@ class Constituents(NamedTuple):
     charged: Any
     jet_eta: Any
     jet_phi: Any
+    subdetector: Any = None
 
 
 class Subjets(NamedTuple):

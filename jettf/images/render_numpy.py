@@ -68,15 +68,19 @@ def render(batch, spec, sparse: bool = False):
     ``sparse=True`` a :class:`SparseImages` with ``K = batch.max_constituents``. The
     number of constituents dropped outside the image is only in the sparse form.
     Charged channels take ``batch.charge``, else ``batch.pid`` (see
-    :func:`jettf.images.channels.constituent_charge`).
+    :func:`jettf.images.channels.constituent_charge`); the subdetector channels take
+    ``batch.subdetector`` (see :func:`jettf.images.channels.constituent_subdetector`).
     """
     f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
     charged = None
     if _channels.needs_charge(spec.channels):
         charged = (np.asarray(_channels.constituent_charge(batch)) != 0).astype(np.float64)
+    subdetector = None
+    if _channels.needs_subdetector(spec.channels):
+        subdetector = f64(_channels.constituent_subdetector(batch, spec.channels))
     c = Constituents(
         f64(batch.pt), f64(batch.eta), f64(batch.phi), f64(batch.energy), np.asarray(batch.mask, bool),
-        charged, f64(batch.jet_eta), f64(batch.jet_phi),
+        charged, f64(batch.jet_eta), f64(batch.jet_phi), subdetector,
     )
     subjets = _fastjet_subjets(c) if needs_subjets(spec) else None
     x, y = image_coordinates(NP_OPS, c, spec, subjets)

@@ -54,7 +54,7 @@ TF_OPS = types.SimpleNamespace(
 )
 
 
-def render_tf(pt, eta, phi, energy, mask, jet_eta, jet_phi, spec, charge=None, sparse=False):
+def render_tf(pt, eta, phi, energy, mask, jet_eta, jet_phi, spec, charge=None, sparse=False, subdetector=None):
     """Render jets with TensorFlow ops.
 
     Args:
@@ -64,6 +64,8 @@ def render_tf(pt, eta, phi, energy, mask, jet_eta, jet_phi, spec, charge=None, s
         spec: an :class:`ImageSpec` (a Python constant at trace time).
         charge: constituent charges like ``pt`` (units of e); needed by the charged channels.
         sparse: return a :class:`SparseImages` of tensors instead of dense images.
+        subdetector: ``JetBatch.subdetector`` tags like ``pt``; needed by ``tracks``, ``ecal``,
+            ``hcal``, ``em``, ``had`` (see :mod:`jettf.images.channels`).
 
     Returns:
         float32 ``[N, npix, npix, C]`` (``[npix, npix, C]`` for one jet), or SparseImages
@@ -82,7 +84,15 @@ def render_tf(pt, eta, phi, energy, mask, jet_eta, jet_phi, spec, charge=None, s
                 f"render_tf: channels {list(spec.channels)} need `charge` (like `pt`, units of e); got None"
             )
         charged = tf.cast(f64(charge) != 0, tf.float64)
-    c = Constituents(pt, eta, phi, energy, mask, charged, jet_eta, jet_phi)
+    tags = None
+    if _channels.needs_subdetector(spec.channels):
+        if subdetector is None:
+            raise ValueError(
+                f"render_tf: channels {list(spec.channels)} need `subdetector` (JetBatch.subdetector tags like "
+                "`pt`); got None"
+            )
+        tags = f64(subdetector)
+    c = Constituents(pt, eta, phi, energy, mask, charged, jet_eta, jet_phi, tags)
     subjets = _kt_subjets(pt, eta, phi, energy, mask) if needs_subjets(spec) else None
     x, y = image_coordinates(TF_OPS, c, spec, subjets)
     pix, n_outside = pixel_index(TF_OPS, x, y, mask, spec.npix, spec.extent)
