@@ -328,10 +328,16 @@ def test_quark_gluon_layout(tmp_path, monkeypatch):
 
 
 def test_cli(tmp_path, capsys):
+    from jettf.io import generated_settings
+
     assert cli_main(["top_tagging", "--n-jets", "4", "--out", str(tmp_path), "--shard-jets", "4", "--seed", "7"]) == 0
     printed = capsys.readouterr().out.split()
     assert [p.rsplit("/", 1)[-1] for p in printed] == ["train.h5", "val.h5", "test.h5"]
     assert [len(pd.read_hdf(p, key="table")) for p in printed] == [4, 2, 2]
+    # every file says it was generated, and how (settings only: the same command writes the same bytes)
+    expected = production.generated_mark("top_tagging", 4, 7, ("qcd", "top"), 4)
+    assert [generated_settings(p) for p in printed] == [expected] * 3
+    assert expected["seed"] == 7 and expected["card_fingerprint"] == get_card("top_tagging").fingerprint()
 
 
 def test_errors_name_the_problem(tmp_path):

@@ -52,10 +52,12 @@ def built(tmp_path_factory, manual):
 
 
 def test_public_files_are_recorded_with_checksums(built, manual):
+    from jettf.io import generated_settings
     from jettf.utils import sha256_file
 
     source = built.source
     assert source["kind"] == "public"
+    assert all(generated_settings(p) is None for p in Path(manual).glob("*.h5"))  # no generator mark
     assert {f["name"]: f["sha256"] for f in source["files"]} == {
         p.name: sha256_file(p) for p in sorted(Path(manual).glob("*.h5"))}
     sizes = dummy.DUMMY_SIZES["top_tagging_images"]
@@ -149,6 +151,78 @@ def test_command_line_build_and_info(manual, tmp_path):
                   f"print('loaded', len(tfds.load('top_tagging_images/quick', data_dir={data!r}, split='test')))\n")
     assert "source: public files" in out and "ready: tfds.load('top_tagging_images/quick'" in out
     assert f"loaded {2 * dummy.DUMMY_SIZES['top_tagging_images']['test']}" in out
+
+
+# ------------------------------------------------ provenance and content fingerprints
+@pytest.fixture(scope="module")
+def generated_builds(tmp_path_factory):
+    """The same small generated dataset (Pythia, 20 jets per class, 33x33 images) built twice, in two data dirs."""
+    return [jd.build("quark_gluon_images/quick", data_dir=str(tmp_path_factory.mktemp(f"gen{i}")), n_jets=20)
+            for i in range(2)]
+
+
+def test_fingerprint_identifies_content_not_paths_or_times(generated_builds, tmp_path):
+    import shutil
+
+    import tensorflow as tf
+
+    first, second = generated_builds
+    assert first.builder.data_dir != second.builder.data_dir
+    assert first.source["directory"] != second.source["directory"]
+    # The generated source files are byte-identical (no HDF5/zip timestamps) ...
+    assert [f["sha256"] for f in first.source["files"]] == [f["sha256"] for f in second.source["files"]]
+    # ... and so are the records, so the fingerprints agree.
+    for split in first.splits:
+        assert _records(first, split)[1] == _records(second, split)[1], split
+    assert first.fingerprint() == second.fingerprint()
+
+    # One changed record (a copy of the second build with one label flipped) changes the fingerprint.
+    root = tmp_path / "copy"
+    shutil.copytree(second.builder.data_dir_root, root)
+    changed = jd.build("quark_gluon_images/quick", data_dir=str(root), n_jets=20)  # reuses the copied files
+    assert changed.fingerprint() == first.fingerprint()
+    path = Path(changed.file_instructions("test")[0][0])
+    serialized = [r.numpy() for r in tf.data.TFRecordDataset(str(path))]
+    example = tf.train.Example.FromString(serialized[0])
+    label = example.features.feature["label"].int64_list.value
+    label[0] = 1 - label[0]
+    serialized[0] = example.SerializeToString(deterministic=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in serialized:
+            writer.write(record)
+    assert jd.build("quark_gluon_images/quick", data_dir=str(root), n_jets=20).fingerprint() != first.fingerprint()
+
+
+def test_generated_files_given_as_manual_dir_are_reported_as_generated(generated_builds, tmp_path, capsys):
+    import shutil
+
+    from jettf.io import generated_settings
+
+    folder = Path(generated_builds[0].source["directory"])  # what jettf.generate wrote: QG_jets.npz, generation.json
+    mark = generated_settings(folder / "QG_jets.npz")
+    assert mark["sample"] == "quark_gluon" and mark["seed"] == 0 and mark["n_jets_per_class"] == 20
+    assert "Pythia" in mark["generator"] and "seconds" not in json.dumps(mark)  # settings, never timings
+
+    info = jd.build("quark_gluon_images/quick", data_dir=str(tmp_path / "data"), manual_dir=str(folder), n_jets=20)
+    source = info.source
+    assert source["kind"] == "generated" and source["manual_dir"] is True and source["directory"] == str(folder)
+    assert (source["seed"], source["n_jets_per_class"], source["sample"]) == (0, 20, "quark_gluon")
+    assert source["settings"] == mark and source["generation"]["card_fingerprint"] == mark["card_fingerprint"]
+    assert len(source["recognised_by"]) == 2 and source["files"][0]["generated_mark"] is True
+    assert "GENERATED with Pythia 8 + FastJet" in capsys.readouterr().err
+    summary = info.summary()
+    assert f"source: generated with Pythia 8 + FastJet: 20 jets per class, seed 0 (from --manual-dir {folder})" \
+        in summary and "public" not in summary
+    assert info.fingerprint() == generated_builds[0].fingerprint()  # the same records, whichever way they came
+
+    # A file copied alone (no generation.json beside it) is still recognised, by the mark inside it.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(folder / "QG_jets.npz", alone)
+    source = jd.build("quark_gluon_images/quick", data_dir=str(tmp_path / "data2"), manual_dir=str(alone),
+                      n_jets=20).source
+    assert source["kind"] == "generated" and source["recognised_by"] == ["the 'jettf_generated' mark inside the files"]
+    assert source["generation"] is None and source["settings"] == mark
 
 
 # ------------------------------------------------ example workers never outlive the build

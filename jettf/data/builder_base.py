@@ -8,6 +8,9 @@ way for every dataset:
 
 1. **Source.** The public files are used when the manual directory holds them
    (checksums recorded); an explicit ``--manual-dir`` without them is an error.
+   Files written by ``jettf.generate`` (a ``jettf_generated`` mark inside them, or
+   its ``generation.json`` beside them) are recorded as a *generated* source with
+   the generator's settings, never as public files.
    Otherwise :func:`jettf.generate.generate_sample` writes an equivalent sample
    in the public layout to ``<download_dir>/jettf_generated/...`` (kept for
    reuse, keyed by sample, jets and seed), and the same readers read it.
@@ -373,6 +376,9 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             groups = self.public_files(manual) if manual.is_dir() else {}
             missing = [str(p) for paths in groups.values() for p in paths if not Path(p).is_file()]
             if groups and not missing and all(groups.values()):
+                marks = _generated_marks(manual, groups)
+                if marks is not None:  # files written by jettf.generate: never reported as public
+                    return self._generated_files_source(manual, groups, *marks)
                 return self._public_source(manual, groups)
             if explicit is not None:
                 expected = [p.name for paths in self.public_files(manual).values() for p in paths]
@@ -393,6 +399,39 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         _say(f"{self.name}/{self.builder_config.name}: reading the PUBLIC files in {manual} "
              f"({len(files)} files, checksums recorded in the metadata)")
         return {"groups": groups, "record": {"kind": "public", "directory": str(manual), "files": files}}
+
+    def _generated_files_source(self, manual: Path, groups: Dict[str, List[Path]], marks: Dict[str, Optional[dict]],
+                                generation: Optional[dict]) -> dict:
+        """The files in ``--manual-dir`` were written by ``jettf.generate``: a generated source, with its settings."""
+        from jettf.utils import sha256_file
+
+        files = []
+        for group, paths in groups.items():
+            for p in paths:
+                files.append({"group": group, "name": Path(p).name, "bytes": Path(p).stat().st_size,
+                              "sha256": sha256_file(p), "generated_mark": marks[str(p)] is not None})
+        found = [m for m in marks.values() if m is not None]
+        settings = found[0] if found else {k: generation.get(k) for k in ("sample", "reference", "card_fingerprint",
+                                                                           "seed", "n_jets_per_class", "shard_jets")}
+        how = (["the 'jettf_generated' mark inside the files"] if found else []) + \
+              (["generation.json beside them"] if generation is not None else [])
+        unmarked = [f["name"] for f in files if not f["generated_mark"]]
+        if found and unmarked:
+            _say(f"{self.name}: WARNING {unmarked} in {manual} carry no generator mark while the other files do "
+                 "(generated and public files mixed?); recording the source as generated")
+        mixed_settings = len({json.dumps(m, sort_keys=True) for m in found}) > 1
+        if mixed_settings:
+            _say(f"{self.name}: WARNING the files in {manual} were generated with different settings; "
+                 "each file's settings are in the metadata")
+        _say(f"{self.name}/{self.builder_config.name}: the files in {manual} were GENERATED with Pythia 8 + FastJet "
+             f"by jettf.generate (seed {settings.get('seed')}, {settings.get('n_jets_per_class')} jets per class; "
+             f"recognised by {' and '.join(how)}), they are not the public files; recorded as a generated source")
+        record = {"kind": "generated", "directory": str(manual), "manual_dir": True,
+                  **{k: settings.get(k) for k in ("sample", "n_jets_per_class", "seed", "card_fingerprint")},
+                  "settings": settings, "recognised_by": how, "files": files, "generation": generation}
+        if mixed_settings:
+            record["settings_per_file"] = {Path(p).name: m for p, m in marks.items()}
+        return {"groups": groups, "record": record}
 
     def _generated_source(self, download_dir: Path) -> dict:
         from jettf import generate
@@ -559,6 +598,26 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
 
 def _mean_std(sums: np.ndarray, squares: np.ndarray, n: int):
+def _generated_marks(directory: Path, groups: Dict[str, List[Path]]):
+    """``({path: generator settings or None}, generation.json or None)`` when files in ``directory`` were
+    written by ``jettf.generate`` (a mark inside a file, or its ``generation.json`` beside them); else None."""
+    from jettf.io import generated_settings
+    from jettf.utils import read_json
+
+    marks = {str(p): generated_settings(p) for paths in groups.values() for p in paths}
+    generation = None
+    if (directory / "generation.json").is_file():
+        try:
+            generation = read_json(directory / "generation.json")
+        except ValueError:
+            generation = None
+        if not (isinstance(generation, dict) and "card_fingerprint" in generation and "sample" in generation):
+            generation = None  # not the generator's record
+    if generation is None and not any(m is not None for m in marks.values()):
+        return None
+    return marks, generation
+
+
     mean = sums / n
     return mean, np.sqrt(np.clip(squares / n - mean * mean, 0.0, None))
 

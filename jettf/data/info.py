@@ -109,16 +109,27 @@ class JetDatasetInfo:
         return np.concatenate(list(ds.as_numpy_iterator())) if self.num_examples(split) else np.zeros(0, np.int32)
 
     def fingerprint(self) -> str:
-        """16 hex digits identifying the data: name, version, specs, source and counts."""
-        payload = {
-            "name": self.name,
-            "version": str(self.builder.info.version),
-            "image": self.metadata.get("image_spec_fingerprint"),
-            "features": self.metadata.get("feature_spec_fingerprint"),
-            "source": {k: v for k, v in self.source.items() if k != "directory"},
-            "splits": self.splits,
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        """16 hex digits identifying the content: specs, class names, split sizes and every record file's SHA-256.
+
+        Records are byte-identical between builds of the same jets (keys fix their
+        order, map fields are serialized deterministically), so two builds with
+        identical records have the same fingerprint whatever their paths, build
+        times or source-file timestamps, and any changed record changes it. The
+        record files are read once per info object (about a second per GB).
+        """
+        if "_fingerprint" not in self.__dict__:
+            from jettf.utils import sha256_file
+
+            payload = {
+                "image_spec": self.metadata.get("image_spec_fingerprint"),
+                "feature_spec": self.metadata.get("feature_spec_fingerprint"),
+                "class_names": self.class_names,
+                "splits": self.splits,
+                "records": {name: [sha256_file(p) for p in split.filepaths]
+                            for name, split in self.builder.info.splits.items()},
+            }
+            self.__dict__["_fingerprint"] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return self.__dict__["_fingerprint"]
 
     def summary(self) -> str:
         """A few human lines: what it is, where it came from, how big."""
@@ -127,7 +138,7 @@ class JetDatasetInfo:
             origin = f"public files in {src.get('directory')} ({len(src.get('files', []))} files, sha256 recorded)"
         elif src.get("kind") == "generated":
             origin = (f"generated with Pythia 8 + FastJet: {src.get('n_jets_per_class')} jets per class, "
-                      f"seed {src.get('seed')} ({src.get('directory')})")
+                      f"seed {src.get('seed')} ({where})")
         else:
             origin = "unknown source"
         spec = self.image_spec
@@ -154,6 +165,7 @@ def _instructions_dataset(instructions, shuffle_seed=None, deterministic=True, c
     skips = tf.constant([s for _, s, _ in instructions], tf.int64)
     takes = tf.constant([t for _, _, t in instructions], tf.int64)
     files = tf.data.Dataset.from_tensor_slices((paths, skips, takes))
+            where = f"from --manual-dir {src.get('directory')}" if src.get("manual_dir") else src.get("directory")
     if shuffle_seed is not None and len(instructions) > 1:
         files = files.shuffle(len(instructions), seed=shuffle_seed, reshuffle_each_iteration=True)
     read = tf.autograph.experimental.do_not_convert(

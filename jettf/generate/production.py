@@ -24,11 +24,11 @@ from tqdm.auto import tqdm
 from jettf.generate.pythia import (
     SHARD_JETS, ShardResult, class_seeds, generate_shard, load_shard, resolve_classes, save_shard, shard_sizes,
 )
-from jettf.generate.samples import get_card
+from jettf.generate.samples import PYTHIA_VERSION, get_card
 from jettf.jets import JetBatch
 from jettf.utils import PathLike, init_worker, stop_pool, worker_call, write_json
 
-__all__ = ["generate_sample", "TOP_TAGGING_SPLITS", "QG_JETS_PER_FILE"]
+__all__ = ["generate_sample", "generated_mark", "TOP_TAGGING_SPLITS", "QG_JETS_PER_FILE"]
 
 # Top Tagging Reference Dataset: 1.211M / 403k / 404k jets = 1.2 : 0.4 : 0.4 per million
 # jets per class; ttv = 0 train, 1 test, 2 validation.
@@ -118,7 +118,8 @@ def _split_sizes(n_jets: int) -> List[int]:
     return head + [n_jets - sum(head)]
 
 
-def _write_top_tagging(per_class: Dict[str, tuple], out_dir: Path, rng: np.random.Generator) -> List[Path]:
+def _write_top_tagging(per_class: Dict[str, tuple], out_dir: Path, rng: np.random.Generator,
+                       generated: dict) -> List[Path]:
     """Per class shuffle and split 0.6/0.2/0.2; each file shuffled, so every file is balanced."""
     from jettf.io import write_top_tagging  # imported here: pool workers need not load pandas
 
@@ -133,11 +134,13 @@ def _write_top_tagging(per_class: Dict[str, tuple], out_dir: Path, rng: np.rando
         batch = JetBatch.concatenate([b for b, _ in pieces[name]])
         truth = np.concatenate([t for _, t in pieces[name]])
         order = rng.permutation(len(batch))
-        written.append(write_top_tagging(batch.select(order), out_dir / name, truth=truth[order], ttv=ttv))
+        written.append(write_top_tagging(batch.select(order), out_dir / name, truth=truth[order], ttv=ttv,
+                                         generated=generated))
     return written
 
 
-def _write_quark_gluon(per_class: Dict[str, tuple], out_dir: Path, rng: np.random.Generator) -> List[Path]:
+def _write_quark_gluon(per_class: Dict[str, tuple], out_dir: Path, rng: np.random.Generator,
+                       generated: dict) -> List[Path]:
     """Files of at most 100k jets, each with an equal share of every class, shuffled."""
     from jettf.io import write_quark_gluon
 
@@ -148,12 +151,36 @@ def _write_quark_gluon(per_class: Dict[str, tuple], out_dir: Path, rng: np.rando
     for k in range(n_files):
         batch = JetBatch.concatenate([b.select(c[k]) for (b, _), c in zip(per_class.values(), chunks)])
         name = "QG_jets.npz" if k == 0 else f"QG_jets_{k}.npz"
-        written.append(write_quark_gluon(batch.select(rng.permutation(len(batch))), out_dir / name))
+        written.append(write_quark_gluon(batch.select(rng.permutation(len(batch))), out_dir / name,
+                                         generated=generated))
     stale = sorted(set(out_dir.glob("QG_jets*.npz")) - set(written))
     if stale:  # readers take every QG_jets*.npz of a directory
         warnings.warn(f"{out_dir}: {[p.name for p in stale]} are not part of this sample (left from an earlier "
                       "run?); readers of the directory will include them", stacklevel=3)
     return written
+
+
+def generated_mark(sample: str, n_jets: int, seed: int, classes: Sequence[str], shard_jets: int,
+                   n_particles: int = 30) -> dict:
+    """The settings stored inside every generated file (``jettf.io.generated_settings`` reads them back).
+
+    Everything that fixes the jets and nothing else (no timings, no paths), so
+    the same command writes the same bytes.
+    """
+    card = get_card(sample)
+    mark = {
+        "generator": f"jettf.generate: Pythia {PYTHIA_VERSION} + FastJet (fjcore anti-kT)",
+        "sample": sample,
+        "reference": card.reference,
+        "card_fingerprint": card.fingerprint(),
+        "seed": int(seed),
+        "n_jets_per_class": int(n_jets),
+        "shard_jets": int(shard_jets),
+        "classes": list(classes),
+    }
+    if sample == "jetnet":
+        mark["n_particles"] = int(n_particles)
+    return mark
 
 
 def generate_sample(
@@ -184,8 +211,11 @@ def generate_sample(
         progress: show a tqdm bar (stderr) with jets/s and ETA.
 
     Returns:
-        The files written. ``out_dir/generation.json`` records the card, seed and
-        generation figures; ``out_dir/.shards/`` keeps the shards for resuming.
+        The files written. Each carries the generator settings (:func:`generated_mark`;
+        read back by :func:`jettf.io.generated_settings`), so it is recognised as
+        generated wherever it is copied; the same settings write the same bytes.
+        ``out_dir/generation.json`` records the card, seed and generation figures
+        (timings too); ``out_dir/.shards/`` keeps the shards for resuming.
     """
     card = get_card(sample)
     classes = resolve_classes(sample, classes)
@@ -206,19 +236,21 @@ def generate_sample(
     shards = {name: [load_shard(t["path"]) for t in ts] for name, ts in plan.items()}
     per_class = {name: _merge(s) for name, s in shards.items() if s}
     rng = np.random.default_rng(seed)
+    generated = generated_mark(sample, n_jets, seed, classes, shard_jets, n_particles)
     if not per_class:
         written = []
     elif sample == "jetnet":
         from jettf.io import write_jetnet
 
         batch = JetBatch.concatenate([b for b, _ in per_class.values()])
-        written = write_jetnet(batch, out_dir, n_particles=n_particles)
+        written = write_jetnet(batch, out_dir, n_particles=n_particles, generated=generated)
     elif sample == "top_tagging":
-        written = _write_top_tagging(per_class, out_dir, rng)
+        written = _write_top_tagging(per_class, out_dir, rng, generated)
     else:
-        written = _write_quark_gluon(per_class, out_dir, rng)
+        written = _write_quark_gluon(per_class, out_dir, rng, generated)
 
     write_json(out_dir / "generation.json", {
+        "generator": generated["generator"],
         "sample": sample,
         "reference": card.reference,
         "card_fingerprint": card.fingerprint(),

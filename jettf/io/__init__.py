@@ -14,13 +14,17 @@ or zero energy or pt (only all-zero slots are padding; a negative value is
 never taken for padding), a JetNet particle with ptrel <= 0 or a jet with
 pt <= 0. A file with no jets is an error too. With ``skip_bad=True``
 individual bad jets (bad values, no constituents) are dropped instead and
-counted in a :class:`SkippedJetsWarning`. Writers produce files the public loaders read
-(``h5py``, ``pandas.read_hdf(path, key="table")``, ``numpy.load``) and write
-them atomically.
+counted in a :class:`SkippedJetsWarning`. Writers produce files the public
+loaders read (``h5py``, ``pandas.read_hdf(path, key="table")``,
+``numpy.load``) and write them atomically and reproducibly (no timestamps:
+the same jets give the same bytes). Files written for ``jettf.generate``
+carry its settings (:func:`generated_settings` reads them; None for public
+files).
 """
 
 from jettf.io._common import FileFormatError, JetChunks, SkippedJetsWarning
 from jettf.io.jetnet import JETNET_CLASSES, jetnet_filename, read_jetnet, write_jetnet
+from jettf.io.provenance import GENERATED_MARK, generated_settings
 from jettf.io.quark_gluon import QUARK_GLUON_CLASSES, read_quark_gluon, write_quark_gluon
 from jettf.io.top_tagging import TOP_TAGGING_CLASSES, TOP_TAGGING_COLUMNS, read_top_tagging, write_top_tagging
 
@@ -39,4 +43,6 @@ __all__ = [
     "JetChunks",
     "FileFormatError",
     "SkippedJetsWarning",
+    "generated_settings",
+    "GENERATED_MARK",
 ]

@@ -33,6 +33,7 @@ from jettf.io._common import (
     read_files,
     require_file,
 )
+from jettf.io.provenance import GENERATED_MARK, mark_text
 from jettf.jets import JetBatch
 from jettf.utils import atomic_path
 
@@ -171,7 +172,8 @@ def _classes_in(directory: Path, classes: Optional[Sequence[str]], n_particles: 
     return classes
 
 
-def write_jetnet(batch: JetBatch, out_dir_or_file: PathLike, n_particles: int = 30) -> List[Path]:
+def write_jetnet(batch: JetBatch, out_dir_or_file: PathLike, n_particles: int = 30, *,
+                 generated: Optional[dict] = None) -> List[Path]:
     """Write jets in the JetNet layout; returns the files written.
 
     A path ending in ``.hdf5``/``.h5`` gets every jet (the batch must hold one
@@ -179,6 +181,11 @@ def write_jetnet(batch: JetBatch, out_dir_or_file: PathLike, n_particles: int = 
     named :func:`jetnet_filename`. Constituents are sorted by pt and the
     ``n_particles`` hardest kept; relative coordinates use the batch's jet axis
     and jet pt, and ``num_particles`` counts the kept constituents.
+
+    ``generated``: generator settings stored in each file (root attribute
+    ``jettf_generated``, see :mod:`jettf.io.provenance`), so a generated file is
+    recognised wherever it is copied. Files carry no timestamps: the same jets
+    give the same bytes.
     """
     out = Path(out_dir_or_file)
     if out.suffix in (".hdf5", ".h5"):
@@ -196,15 +203,17 @@ def write_jetnet(batch: JetBatch, out_dir_or_file: PathLike, n_particles: int = 
             if np.any(batch.labels == label)
         ]
     for path, jets in targets:
-        _write_file(jets, path, n_particles)
+        _write_file(jets, path, n_particles, generated)
     return [path for path, _ in targets]
 
 
-def _write_file(batch: JetBatch, path: Path, n_particles: int) -> None:
+def _write_file(batch: JetBatch, path: Path, n_particles: int, generated: Optional[dict]) -> None:
     jets = batch.sort_by_pt().pad_to(n_particles)
     etarel, phirel, ptrel = jets.relative()
     particles = np.stack([etarel, phirel, ptrel, jets.mask.astype(np.float32)], axis=-1)
     features = np.stack([jets.jet_pt, jets.jet_eta, jets.jet_mass, jets.n_constituents.astype(np.float32)], axis=-1)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("particle_features", data=particles.astype(np.float32))
-        f.create_dataset("jet_features", data=features.astype(np.float32))
+        f.create_dataset("particle_features", data=particles.astype(np.float32), track_times=False)
+        f.create_dataset("jet_features", data=features.astype(np.float32), track_times=False)
+        if generated is not None:
+            f.attrs[GENERATED_MARK] = mark_text(generated)

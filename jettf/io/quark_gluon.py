@@ -36,6 +36,7 @@ from jettf.io._common import (
     read_files,
     require_file,
 )
+from jettf.io.provenance import GENERATED_MARK, mark_text
 from jettf.jets import JetBatch, delta_phi
 from jettf.utils import atomic_path
 
@@ -198,7 +199,7 @@ def read_quark_gluon(
                       max_jets=max_jets, per_file=False, skip_bad=skip_bad)
 
 
-def write_quark_gluon(batch: JetBatch, path: PathLike) -> Path:
+def write_quark_gluon(batch: JetBatch, path: PathLike, *, generated: Optional[dict] = None) -> Path:
     """Write jets in the EnergyFlow quark/gluon layout (compressed ``.npz``); returns ``path``.
 
     Needs ``pid``. Constituents are sorted by pt and padded to the largest
@@ -206,7 +207,10 @@ def write_quark_gluon(batch: JetBatch, path: PathLike) -> Path:
     energy and pz (its pseudorapidity when massless); phi is kept within pi of the
     jet axis (not wrapped), as in the public files. ``y`` comes from the labels,
     matched by class name ("gluon", "quark"; a batch without class names is taken
-    to use that order).
+    to use that order). ``generated``: generator settings stored as an extra
+    0-d string array ``jettf_generated`` (see :mod:`jettf.io.provenance`). The
+    archive's member times are fixed (1980-01-01), so the same jets give the
+    same bytes.
     """
     path = Path(path)
     if batch.pid is None:
@@ -220,6 +224,19 @@ def write_quark_gluon(batch: JetBatch, path: PathLike) -> Path:
         rapidity = np.where(mt > 0, np.arcsinh(pz / mt), jets.eta)
     phi = jets.jet_phi[:, None] + delta_phi(jets.phi, jets.jet_phi[:, None])
     x = np.stack([jets.pt, rapidity, phi, jets.pid], axis=-1).astype(np.float64) * jets.mask[..., None]
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, X=x, y=flags.astype(np.float64))
+    arrays = {"X": x, "y": flags.astype(np.float64)}
+    if generated is not None:
+        arrays[GENERATED_MARK] = np.array(mark_text(generated))
+    with atomic_path(path) as tmp:
+        _savez_reproducible(tmp, arrays)
     return path
+
+
+def _savez_reproducible(path: Path, arrays) -> None:
+    """``numpy.savez_compressed`` without the write time in each member: the same arrays give the same bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as stream:
+                np.lib.format.write_array(stream, np.asanyarray(array), allow_pickle=False)

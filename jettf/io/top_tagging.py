@@ -18,6 +18,7 @@ rows are read.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -37,6 +38,7 @@ from jettf.io._common import (
     read_files,
     require_file,
 )
+from jettf.io.provenance import GENERATED_MARK, mark_text
 from jettf.jets import JetBatch
 from jettf.utils import atomic_path
 
@@ -150,16 +152,21 @@ def read_top_tagging(
                       max_jets=max_jets, per_file=False, skip_bad=skip_bad)
 
 
-def write_top_tagging(batch: JetBatch, path: PathLike, *, truth=None, ttv=None) -> Path:
+def write_top_tagging(batch: JetBatch, path: PathLike, *, truth=None, ttv=None,
+                      generated: Optional[dict] = None) -> Path:
     """Write jets in the Top Tagging layout (pandas ``table`` format, key ``table``); returns ``path``.
 
     Constituents are sorted by pt and the 200 hardest kept. ``is_signal_new``
     comes from the labels, matched by class name ("qcd", "top"; a batch
-    without class names is taken to use that order).
+    without class names is taken to use that order). The file carries no
+    HDF5 timestamps (PyTables is told not to record them), so the same jets
+    give the same bytes.
 
     Args:
         truth: optional ``[N, 4]`` truth top four-momenta (E, px, py, pz) in GeV; default zeros.
         ttv: optional split flag, scalar or ``[N]`` (0 train, 1 test, 2 validation); default 0.
+        generated: generator settings stored in the file (attribute ``jettf_generated`` of the
+            ``table`` group, see :mod:`jettf.io.provenance`).
     """
     path = Path(path)
     n = len(batch)
@@ -176,6 +183,41 @@ def write_top_tagging(batch: JetBatch, path: PathLike, *, truth=None, ttv=None) 
                          columns=list(PARTICLE_COLUMNS + TRUTH_COLUMNS))
     frame["ttv"] = split
     frame["is_signal_new"] = flags
-    with atomic_path(path) as tmp:
-        frame.to_hdf(tmp, key=KEY, format="table", mode="w")
+    with atomic_path(path) as tmp, _without_hdf5_timestamps(), pd.HDFStore(tmp, mode="w") as store:
+        store.put(KEY, frame, format="table")
+        if generated is not None:
+            store.get_storer(KEY).attrs[GENERATED_MARK] = mark_text(generated)
     return path
+
+
+@contextlib.contextmanager
+def _without_hdf5_timestamps():
+    """PyTables records creation/modification times in every HDF5 object it makes (``track_times``),
+    and pandas offers no way to turn that off; while this is active it is off, so files are reproducible.
+    Skipped (timestamps kept) if PyTables' ``Leaf.__init__`` no longer takes ``track_times`` last."""
+    import inspect
+
+    import tables.leaf
+
+    original = tables.leaf.Leaf.__init__
+    try:
+        names = list(inspect.signature(original).parameters)
+    except (TypeError, ValueError):
+        names = []
+    if names[-1:] != ["track_times"]:
+        yield
+        return
+    position = len(names) - 2  # index of track_times among the arguments after self
+
+    def no_times(self, *args, **kwargs):
+        if len(args) > position:
+            args = args[:position] + (False,)
+        else:
+            kwargs["track_times"] = False
+        original(self, *args, **kwargs)
+
+    tables.leaf.Leaf.__init__ = no_times
+    try:
+        yield
+    finally:
+        tables.leaf.Leaf.__init__ = original
