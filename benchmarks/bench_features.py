@@ -20,7 +20,8 @@ CPU-second (``time.process_time``), best of ``--repeats`` (fastjet-contrib: best
 is printed with each table).
 
     python benchmarks/bench_features.py [--n-jets 256] [--constituents 50] [--pythia-jets 200]
-                                        [--contrib-jets 64] [--repeats 3] [--skip-memory]
+                                        [--contrib-top-jets 100] [--repeats 3] [--contrib-repeats 2]
+                                        [--memory-jets 10000] [--skip-memory]
 """
 
 from __future__ import annotations
@@ -270,7 +271,7 @@ def main() -> None:
     parser.add_argument("--contrib-top-jets", type=int, default=100,
                         help="Pythia top jets in the side-by-side table (fastjet-contrib takes ~0.1 s per jet)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--contrib-repeats", type=int, default=1)
+    parser.add_argument("--contrib-repeats", type=int, default=2)
     parser.add_argument("--memory-jets", type=int, default=10_000)
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
