@@ -597,7 +597,6 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                  "(they are in 'constituents'); per split in metadata['statistics']")
 
 
-def _mean_std(sums: np.ndarray, squares: np.ndarray, n: int):
 def _generated_marks(directory: Path, groups: Dict[str, List[Path]]):
     """``({path: generator settings or None}, generation.json or None)`` when files in ``directory`` were
     written by ``jettf.generate`` (a mark inside a file, or its ``generation.json`` beside them); else None."""
@@ -618,6 +617,7 @@ def _generated_marks(directory: Path, groups: Dict[str, List[Path]]):
     return marks, generation
 
 
+def _mean_std(sums: np.ndarray, squares: np.ndarray, n: int):
     mean = sums / n
     return mean, np.sqrt(np.clip(squares / n - mean * mean, 0.0, None))
 

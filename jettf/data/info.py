@@ -137,6 +137,7 @@ class JetDatasetInfo:
         if src.get("kind") == "public":
             origin = f"public files in {src.get('directory')} ({len(src.get('files', []))} files, sha256 recorded)"
         elif src.get("kind") == "generated":
+            where = f"from --manual-dir {src.get('directory')}" if src.get("manual_dir") else src.get("directory")
             origin = (f"generated with Pythia 8 + FastJet: {src.get('n_jets_per_class')} jets per class, "
                       f"seed {src.get('seed')} ({where})")
         else:
@@ -165,7 +166,6 @@ def _instructions_dataset(instructions, shuffle_seed=None, deterministic=True, c
     skips = tf.constant([s for _, s, _ in instructions], tf.int64)
     takes = tf.constant([t for _, _, t in instructions], tf.int64)
     files = tf.data.Dataset.from_tensor_slices((paths, skips, takes))
-            where = f"from --manual-dir {src.get('directory')}" if src.get("manual_dir") else src.get("directory")
     if shuffle_seed is not None and len(instructions) > 1:
         files = files.shuffle(len(instructions), seed=shuffle_seed, reshuffle_each_iteration=True)
     read = tf.autograph.experimental.do_not_convert(
