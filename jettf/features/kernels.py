@@ -19,7 +19,8 @@ Cost ~ n^3/6 triplets and ~ n^4/24 quadruplets per jet and beta, under a
 nanosecond each on one core. fastmath is limited to reassociation (the sums are
 split across vector lanes), signed zeros and FMA contraction; nothing is
 approximated. The kernels are compiled on first use and cached on disk
-(``cache=True``, next to this file): a few seconds once, then ~1 s to load.
+(``cache=True``, next to this file, or numba's user cache where that is read-only):
+a few seconds once per change of this file, then loaded.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ Truncation
 No preset truncates. Sums over all triplets and quadruplets grow as n^3 and n^4,
 and they are computed exactly by compiled loops (:mod:`jettf.features.kernels`):
 on one core ~1,500 jets/s for the whole default set at n = 50 and ~300 jets/s for
-Pythia top jets (n ~ 78), 30-45x fastjet-contrib on the same jets
-(``benchmarks/bench_features.py``).
+Pythia top jets (mean n 78), 31x and 46x fastjet-contrib on the same jets
+(``benchmarks/bench_features.py``, ``benchmarks/README.md``).
 
 Setting ``ecfg3_max_constituents=k`` (U_2, M_2, N_2) or ``ecf4_max_constituents=k``
 (C_3, U_3, M_3, N_3) computes those members on the hardest ``k`` constituents
