@@ -41,7 +41,7 @@ and their columns are named ``..._k{k}`` so they are never mistaken for the pape
 observables. Truncation is not collinear safe (splitting a hard constituent
 changes which ones are kept), and it is far off: on 400 Pythia top/QCD jets
 (top-tagging sample, median 66 constituents), the median relative error against
-the exact value is, for k = 40, U_2 6-14%, M_2 6-8%, N_2 4-6%, and for k = 20,
+the exact value is, for k = 40, U_2 6-14%, M_2 6-8%, N_2 3.5-6%, and for k = 20,
 C_3 45% (beta 1) and 87% (beta 2), U_3 31-70%, M_3 18-43%, N_3 9-36%; C_3^(1)'s
 single-feature top-vs-QCD AUC goes from 0.375 to 0.740 (its direction of
 separation flips) and C_3^(2)'s from 0.201 to 0.597.
@@ -105,12 +105,12 @@ class FeatureSpec:
             members are computed, all of their factors included, on the hardest ``k``
             constituents (pt-ordered, z renormalised) and named ``u2_b1_k{k}`` etc.
             Measured (k = 40, 400 Pythia top/QCD jets): median relative error against
-            exact 4-14% (N_2 4-6%, M_2 6-8%, U_2 6-14%, growing with beta).
+            exact 3.5-14% (N_2 3.5-6.3%, M_2 5.7-8.2%, U_2 6.2-14.2%, growing with beta).
             C_1, C_2, D_2 and U_1 always use every constituent.
         ecf4_max_constituents: likewise for C_3, U_3, M_3 and N_3 (4-point correlators,
             ~ n^4/24 quadruplets per jet exact), named ``c3_b2_k{k}`` etc. when set.
-            Measured (k = 20, same jets): median relative error 9-87% (C_3 45% / 87% at
-            beta 1 / 2, U_3 31-70%, M_3 18-43%, N_3 9-36%); C_3^(1) flips its
+            Measured (k = 20, same jets): median relative error 9-87% (C_3 44.8% / 86.6% at
+            beta 1 / 2, U_3 30.6-69.5%, M_3 17.5-43.4%, N_3 9.4-36.3%); C_3^(1) flips its
             direction of top-vs-QCD separation. Not for physics use; see the module
             docstring.
         efp_dmax: include every energy-flow polynomial with 1 to ``efp_dmax`` edges
