@@ -1,4 +1,4 @@
-"""Command line: ``python -m jettf.generate SAMPLE --n-jets N --out DIR [--workers K] [--seed S]``."""
+"""Command line: ``python -m jettf.generate SAMPLE --n-jets N --out DIR [--workers K] [--seed S] [--detector CARD]``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
+from jettf.detector.cards import CARDS as DETECTOR_CARDS
 from jettf.generate.production import generate_sample
 from jettf.generate.pythia import SHARD_JETS
 from jettf.generate.samples import SAMPLES
@@ -30,13 +31,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--n-particles", type=int, default=30, choices=(30, 150),
                         help="jetnet only: particles per jet in the files")
     parser.add_argument("--shard-jets", type=int, default=SHARD_JETS, help="jets per shard (part of the seeding)")
+    parser.add_argument("--detector", choices=sorted(DETECTOR_CARDS),
+                        help="detector-level jets: run this jettf.detector card on each event and cluster "
+                        "particle-flow candidates (default: generator-level particles)")
     args = parser.parse_args(argv)
     if args.n_jets < 1 or args.workers < 1:
         parser.error("--n-jets and --workers must be >= 1")
     try:
         files = generate_sample(
             args.sample, args.n_jets, args.out, seed=args.seed, workers=args.workers,
-            classes=args.classes, n_particles=args.n_particles, shard_jets=args.shard_jets,
+            classes=args.classes, n_particles=args.n_particles, shard_jets=args.shard_jets, detector=args.detector,
         )
     except KeyboardInterrupt:
         print(f"interrupted: the finished shards are kept in {os.path.join(args.out, '.shards')}; "

@@ -47,7 +47,8 @@ def _init_worker(queue, parent_pid: int, death_signal: bool) -> None:
 
 def _run_shard(task: dict, progress=None) -> None:
     """Generate one shard and save it atomically."""
-    result = generate_shard(task["sample"], task["class_name"], task["n_jets"], task["seed"], progress=progress)
+    result = generate_shard(task["sample"], task["class_name"], task["n_jets"], task["seed"], progress=progress,
+                            detector=task.get("detector"))
     save_shard(task["path"], result)
 
 
@@ -161,7 +162,7 @@ def _write_quark_gluon(per_class: Dict[str, tuple], out_dir: Path, rng: np.rando
 
 
 def generated_mark(sample: str, n_jets: int, seed: int, classes: Sequence[str], shard_jets: int,
-                   n_particles: int = 30) -> dict:
+                   n_particles: int = 30, detector: Optional[str] = None) -> dict:
     """The settings stored inside every generated file (``jettf.io.generated_settings`` reads them back).
 
     Everything that fixes the jets and nothing else (no timings, no paths), so
@@ -180,6 +181,11 @@ def generated_mark(sample: str, n_jets: int, seed: int, classes: Sequence[str], 
     }
     if sample == "jetnet":
         mark["n_particles"] = int(n_particles)
+    if detector is not None:  # detector-level jets (jettf.detector): the card is part of what fixes them
+        from jettf.detector import get_card as get_detector_card
+
+        det = get_detector_card(detector)
+        mark["detector"] = {"card": det.name, "fingerprint": det.fingerprint(), "reference": det.reference}
     return mark
 
 
@@ -194,6 +200,7 @@ def generate_sample(
     n_particles: int = 30,
     shard_jets: int = SHARD_JETS,
     progress: bool = True,
+    detector: Optional[str] = None,
 ) -> List[Path]:
     """Generate ``n_jets`` jets per class and write them in the public layout of ``sample``.
 
@@ -209,6 +216,9 @@ def generate_sample(
         classes: subset of the sample's classes (default all).
         shard_jets: jets per shard (the unit of seeding, parallelism and resume).
         progress: show a tqdm bar (stderr) with jets/s and ETA.
+        detector: None (generator-level particles, the default) or a :mod:`jettf.detector` card
+            name (``"atlas"``, ``"cms"``): the detector runs on each event's particles and the
+            jets are clustered from particle-flow candidates (:mod:`jettf.generate.detector_level`).
 
     Returns:
         The files written. Each carries the generator settings (:func:`generated_mark`;
@@ -224,9 +234,15 @@ def generate_sample(
                          "train/val/test; expected at least 4 so that no file is empty")
     out_dir = Path(out_dir)
     key = f"{sample}_seed{seed}_shard{shard_jets}_{card.fingerprint()}"
+    if detector is not None:
+        from jettf.detector import get_card as get_detector_card
+
+        key += f"_{detector}-{get_detector_card(detector).fingerprint()}"
     work = out_dir / ".shards" / key
     plan = _plan(sample, classes, n_jets, seed, shard_jets, work)
     tasks = [t for ts in plan.values() for t in ts]
+    for t in tasks:
+        t["detector"] = detector
     todo = [t for t in tasks if not t["path"].exists()]
     done = sum(t["n_jets"] for t in tasks if t["path"].exists())
     start = time.perf_counter()
@@ -236,7 +252,7 @@ def generate_sample(
     shards = {name: [load_shard(t["path"]) for t in ts] for name, ts in plan.items()}
     per_class = {name: _merge(s) for name, s in shards.items() if s}
     rng = np.random.default_rng(seed)
-    generated = generated_mark(sample, n_jets, seed, classes, shard_jets, n_particles)
+    generated = generated_mark(sample, n_jets, seed, classes, shard_jets, n_particles, detector)
     if not per_class:
         written = []
     elif sample == "jetnet":
@@ -257,6 +273,7 @@ def generate_sample(
         "seed": seed,
         "n_jets_per_class": n_jets,
         "shard_jets": shard_jets,
+        **({"detector": generated["detector"]} if "detector" in generated else {}),
         "classes": {
             name: {
                 "pythia_settings": list(card.pythia_settings(name)),

@@ -197,6 +197,7 @@ def generate_shard(
     *,
     extra_settings: Sequence[str] = (),
     progress: Optional[Callable[[int], None]] = None,
+    detector: Optional[str] = None,
 ) -> ShardResult:
     """Generate ``n_jets`` jets of one class with one Pythia instance seeded with ``seed``.
 
@@ -205,7 +206,14 @@ def generate_shard(
     (see :mod:`jettf.generate.samples`). ``extra_settings`` are appended to the
     card's Pythia settings (e.g. a lower ``PhaseSpace:pTHatMin`` to study the
     pTHat range). ``progress(n)`` is called now and then with the number of new jets.
+    ``detector`` (a :mod:`jettf.detector` card name, e.g. ``"atlas"``): detector-level jets,
+    clustered from particle-flow candidates (:mod:`jettf.generate.detector_level`).
     """
+    if detector is not None:
+        from jettf.generate.detector_level import generate_shard_detector
+
+        return generate_shard_detector(sample, class_name, n_jets, seed, detector, extra_settings=extra_settings,
+                                       progress=progress)
     card = get_card(sample)
     jet_class = card.jet_class(class_name)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -288,7 +296,8 @@ def resolve_classes(sample: str, classes: Optional[Sequence[str]]) -> Tuple[str,
     return tuple(classes)
 
 
-def generate_jets(sample: str, n_jets: int, seed: int, classes: Optional[Sequence[str]] = None) -> JetBatch:
+def generate_jets(sample: str, n_jets: int, seed: int, classes: Optional[Sequence[str]] = None,
+                  detector: Optional[str] = None) -> JetBatch:
     """Generate ``n_jets`` jets per class of ``sample`` in this process.
 
     Args:
@@ -298,6 +307,8 @@ def generate_jets(sample: str, n_jets: int, seed: int, classes: Optional[Sequenc
             writes for the same seed (before its shuffling and splitting).
         classes: class names to generate (default all: jetnet g, q, t, w, z;
             top_tagging qcd, top; quark_gluon gluon, quark).
+        detector: None (generator level) or a :mod:`jettf.detector` card name (``"atlas"``,
+            ``"cms"``): jets of particle-flow candidates, ``subdetector`` set.
 
     Returns:
         A JetBatch, classes in the order given, labels indexing the sample's full
@@ -308,7 +319,7 @@ def generate_jets(sample: str, n_jets: int, seed: int, classes: Optional[Sequenc
     for name in resolve_classes(sample, classes):
         sizes = shard_sizes(n_jets)
         for size, shard_seed in zip(sizes, class_seeds(card, seed, name, len(sizes))):
-            parts.append(generate_shard(sample, name, size, shard_seed).batch)
+            parts.append(generate_shard(sample, name, size, shard_seed, detector=detector).batch)
     if not parts:
         return _pack([], [], [], card.max_constituents, 0, card.class_names)
     return JetBatch.concatenate(parts)
