@@ -273,6 +273,17 @@ def _resume_and_compare(out, uninterrupted):
         pd.testing.assert_frame_equal(pd.read_hdf(out / name, key="table"), frame)
 
 
+def test_sigterm_as_keyboard_interrupt_installs_and_restores():
+    from jettf.utils import sigterm_as_keyboard_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        with sigterm_as_keyboard_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises in the main thread long before this ends
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigterm_stops_like_ctrl_c_and_leaves_no_worker(tmp_path, uninterrupted):
     status, stderr, children, survivors = _start_and_kill(tmp_path, signal.SIGTERM)
