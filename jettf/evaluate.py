@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -22,36 +21,29 @@ __all__ = ["evaluate_run", "compare_runs", "main"]
 
 
 def evaluate_run(run_dir, dataset=None, split="test", data_dir=None, n_boot=None) -> dict:
-    """Metrics of a run's model on ``dataset``/``split`` (default: the run's own test split)."""
-    import keras
-
-    import jettf.models  # noqa: F401 - registers the custom layers for loading
+    """Metrics of a run's model on ``dataset``/``split`` (default: the run's own test split; never builds data)."""
+    import jettf.models as zoo
     from jettf import metrics as jm
     from jettf import plots
+    from jettf.training import load_tagger, run_dataset
     from jettf.training.run_dir import RunDir
-    from jettf.training.trainer import _prepare_data, inference_ms_per_100, predict
+    from jettf.training.trainer import inference_ms_per_100, predict, training_model
     from jettf.utils import write_json
 
-    run = RunDir(run_dir)
-    config = run.read_config()
-    eval_config = {**config, "dataset": dataset or config["dataset"], "data_dir": data_dir or config["data_dir"]}
-    data = _prepare_data(eval_config, log=lambda m: print(m, file=sys.stderr))
-    if data.class_names != config["class_names"]:
-        raise ValueError(
-            f"{eval_config['dataset']}: classes {data.class_names} differ from the run's {config['class_names']}")
-    model = keras.models.load_model(run.model_path)
+    config, data = run_dataset(run_dir, dataset, data_dir)
+    tagger = load_tagger(run_dir)
+    model = training_model(tagger, data)
     ds = data.dataset(split, training=False)
     y, probs = predict(model, ds)
-    result = jm.evaluate_predictions(y, probs, data.class_names, signal_class=config.get("signal"),
-                                     n_boot=config["n_boot"] if n_boot is None else n_boot, seed=config["seed"])
-    result.update(dataset=eval_config["dataset"], split=split, model=config["model"],
-                  inference_ms_per_100_jets=inference_ms_per_100(model, ds), params=int(model.count_params()))
-    stem = f"{eval_config['dataset'].replace('/', '-')}-{split}"
-    out = run.path / "evaluation"
+    result = jm.evaluate_predictions(y, probs, data.class_names, signal_class=config.signal,
+                                     n_boot=config.n_boot if n_boot is None else n_boot, seed=config.seed)
+    result.update(dataset=data.info.name, split=split, model=config.model,
+                  inference_ms_per_100_jets=inference_ms_per_100(model, ds), params=zoo.count_params(tagger))
+    stem = f"{data.info.name.replace('/', '-')}-{split}"
+    out = RunDir(run_dir).path / "evaluation"
     write_json(out / f"{stem}.json", result)
-    plots.plot_roc(y, probs, data.class_names, out / f"{stem}-roc.png", signal_class=config.get("signal"))
-    plots.plot_rejection(y, probs, data.class_names, out / f"{stem}-rejection.png",
-                         signal_class=config.get("signal"))
+    plots.plot_roc(y, probs, data.class_names, out / f"{stem}-roc.png", signal_class=config.signal)
+    plots.plot_rejection(y, probs, data.class_names, out / f"{stem}-rejection.png", signal_class=config.signal)
     return result
 
 
@@ -78,13 +70,15 @@ def compare_runs(run_a, run_b) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    p = argparse.ArgumentParser(prog="python -m jettf.evaluate", description=__doc__.split("\n")[0])
+PROG = "python -m jettf.evaluate"
+
+
+def _main(argv) -> int:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog="--debug: show tracebacks")
     p.add_argument("run_dir", type=Path, nargs="?", help="a run directory of python -m jettf.train")
     p.add_argument("--dataset", help="NAME/CONFIG to evaluate on (default: the run's dataset)")
     p.add_argument("--split", default="test")
-    p.add_argument("--data-dir")
+    p.add_argument("--data-dir", help="data directory (default: the run's)")
     p.add_argument("--n-boot", type=int)
     p.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"),
                    help="t-test between two multi-seed runs")
@@ -97,6 +91,12 @@ def main(argv=None) -> int:
         result = evaluate_run(args.run_dir, args.dataset, args.split, args.data_dir, args.n_boot)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def main(argv=None) -> int:
+    from jettf.cli import run_command
+
+    return run_command(PROG, _main, argv)
 
 
 if __name__ == "__main__":

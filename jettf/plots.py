@@ -208,22 +208,12 @@ def image_extent(extent) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in values)
 
 
-def _average(images, channel: int, name: str) -> np.ndarray:
-    """Mean ``[H, W]`` image of ``[N, H, W]`` / ``[N, H, W, C]`` (an ``[H, W]`` image is taken as is)."""
-    a = np.asarray(images)
-    if a.ndim == 4:
-        if not -a.shape[3] <= channel < a.shape[3]:
-            raise ValueError(f"channel: {channel} out of range for {name} with {a.shape[3]} channels")
-        a = a[..., channel]
-    if a.ndim == 3:
-        if a.shape[0] == 0:
-            raise ValueError(f"{name}: no images (shape {a.shape})")
-        a = a.mean(axis=0, dtype=np.float64)
-    if a.ndim != 2:
-        raise ValueError(
-            f"{name}: expected images [N, H, W] or [N, H, W, C] (or a mean image [H, W]), got shape {a.shape}"
-        )
-    return a.astype(np.float64)
+def _mean_image(image, name: str) -> np.ndarray:
+    """A mean image ``[H, W]`` as float64, or a ValueError naming ``name``."""
+    a = np.asarray(image, dtype=np.float64)
+    if a.ndim != 2 or not a.size:
+        raise ValueError(f"{name}: expected a mean image [H, W] (one channel), got shape {a.shape}")
+    return a
 
 
 def _draw_image(ax, image, extent, norm, cmap, label, fig):
@@ -234,55 +224,71 @@ def _draw_image(ax, image, extent, norm, cmap, label, fig):
 
 
 def plot_average_images(
-    images_by_class: Mapping[str, np.ndarray], extent, path: PathLike, *, channel: int = 0,
-    value_label: str = "mean pixel intensity", title=None, figsize=None, dpi=100,
+    means: Mapping[str, np.ndarray], extent, path: PathLike, *, channel_names: Sequence[str] = None,
+    units: Sequence[str] = None, title=None, dpi=100,
 ) -> Path:
-    """Average jet image of each class, side by side, on one shared log colour scale with colour bars.
+    """Average jet image of each class (columns) and channel (rows), each channel on its own log colour scale.
 
-    ``extent`` is the image window (eta_min, eta_max, phi_min, phi_max) or its half-width R.
-    Pixels that are zero on average (log of zero) take the bottom colour; the scale spans at most
-    :data:`IMAGE_DYNAMIC_RANGE` below the brightest pixel. ``figsize`` defaults to 4 x 3.5 in per class.
+    ``means`` maps class names to mean images ``[H, W]`` or ``[H, W, C]`` (axis 0 = eta, axis 1 = phi), e.g.
+    :func:`jettf.training.trainer.class_mean_images`. ``extent`` is the image window (eta_min, eta_max,
+    phi_min, phi_max) or its half-width R. Within a row the classes share the scale, so their brightness
+    compares; pixels that are zero on average take the bottom colour; a scale spans at most
+    :data:`IMAGE_DYNAMIC_RANGE` below the row's brightest pixel. ``units`` label the colour bars.
     """
-    if not isinstance(images_by_class, Mapping) or not images_by_class:
-        raise ValueError("images_by_class: expected a non-empty dict {class name: images [N, H, W(, C)]}")
+    if not isinstance(means, Mapping) or not means:
+        raise ValueError("means: expected a non-empty dict {class name: mean image [H, W] or [H, W, C]}")
     extent = image_extent(extent)
-    means = {str(c): _average(v, channel, f"images_by_class[{c!r}]") for c, v in images_by_class.items()}
-    top = max(float(m.max()) for m in means.values())
-    positive = [m[m > 0].min() for m in means.values() if (m > 0).any()]
-    if top <= 0 or not positive:
-        raise ValueError("images_by_class: every average image is zero; nothing to draw on a log scale")
-    norm = colors.LogNorm(vmin=max(min(positive), top / IMAGE_DYNAMIC_RANGE), vmax=top, clip=True)
+    arrays = {str(c): np.asarray(m, dtype=np.float64) for c, m in means.items()}
+    arrays = {c: (m[..., None] if m.ndim == 2 else m) for c, m in arrays.items()}
+    shapes = {m.shape for m in arrays.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 3:
+        raise ValueError(f"means: expected mean images of one shape [H, W] or [H, W, C], got {sorted(shapes)}")
+    n_channels = next(iter(shapes))[2]
+    channel_names = list(channel_names or [f"channel {k}" for k in range(n_channels)])
+    units = list(units or [""] * n_channels)
+    if len(channel_names) != n_channels or len(units) != n_channels:
+        raise ValueError(f"channel_names/units: expected {n_channels} entries, one per channel")
+    fig = new_figure((4.0 * len(arrays), 3.5 * n_channels), dpi)
+    axes = fig.subplots(n_channels, len(arrays), squeeze=False)
     cmap = colormaps["viridis"].with_extremes(bad=colormaps["viridis"](0))
-    fig = new_figure(figsize or (4.0 * len(means), 3.5), dpi)
-    axes = fig.subplots(1, len(means), squeeze=False)[0]
-    for ax, (name, mean) in zip(axes, means.items()):
-        _draw_image(ax, np.where(mean > 0, mean, np.nan), extent, norm, cmap, value_label, fig)
-        ax.set_title(name)
+    for k in range(n_channels):
+        row = {c: m[..., k] for c, m in arrays.items()}
+        top = max(float(m.max()) for m in row.values())
+        positive = [m[m > 0].min() for m in row.values() if (m > 0).any()]
+        if top <= 0 or not positive:
+            raise ValueError(f"means: every average image of channel {channel_names[k]!r} is zero or negative; "
+                             "nothing to draw on a log scale (these must be images before standardization)")
+        norm = colors.LogNorm(vmin=max(min(positive), top / IMAGE_DYNAMIC_RANGE), vmax=top, clip=True)
+        label = f"mean {channel_names[k]}" + (f" [{units[k]}]" if units[k] else "")
+        for ax, (name, mean) in zip(axes[k], row.items()):
+            _draw_image(ax, np.where(mean > 0, mean, np.nan), extent, norm, cmap, label, fig)
+            ax.set_title(f"{name}: {channel_names[k]}")
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)
 
 
 def plot_difference_image(
-    images_a, images_b, extent, path: PathLike, *, labels: Sequence[str] = ("a", "b"), channel: int = 0,
-    normalize: bool = True, log: bool = True, title=None, figsize=(5.0, 4.0), dpi=100,
+    mean_a, mean_b, extent, path: PathLike, *, labels: Sequence[str] = ("a", "b"), normalize: bool = True,
+    log: bool = True, title=None, figsize=(5.0, 4.0), dpi=100,
 ) -> Path:
-    """Difference of two average jet images, <a> - <b>, on a diverging colour scale symmetric about 0.
+    """Difference of two average jet images ``[H, W]``, <a> - <b>, on a diverging colour scale symmetric about 0.
 
     With ``normalize`` each average is first divided by its total intensity, so the map shows where
     each class puts its fraction of the jet (not which class is brighter). ``log`` uses a symmetric
     log scale, linear within 1e-3 of the largest difference, so the periphery stays visible next to
-    the core. ``extent`` and image shapes as in :func:`plot_average_images`.
+    the core. ``extent`` as in :func:`plot_average_images`.
     """
     extent = image_extent(extent)
-    a, b = _average(images_a, channel, "images_a"), _average(images_b, channel, "images_b")
+    a, b = _mean_image(mean_a, "mean_a"), _mean_image(mean_b, "mean_b")
     if a.shape != b.shape:
-        raise ValueError(f"images_b: image shape {b.shape} differs from images_a's {a.shape}")
+        raise ValueError(f"mean_b: image shape {b.shape} differs from mean_a's {a.shape}")
     if normalize:
-        for name, m in (("images_a", a), ("images_b", b)):
+        for name, m in (("mean_a", a), ("mean_b", b)):
             if m.sum() <= 0:
                 raise ValueError(
-                    f"{name}: total intensity is {m.sum()}; cannot normalise (normalize=False draws raw means)"
+                    f"{name}: total intensity is {m.sum():.4g}; cannot normalise (these must be images before "
+                    "standardization; normalize=False draws raw means)"
                 )
         a, b = a / a.sum(), b / b.sum()
     diff = a - b

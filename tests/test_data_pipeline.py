@@ -77,28 +77,39 @@ def _source_in_record_order(top, split="train"):
 
 
 # ------------------------------------------------------------------ shapes
-def test_host_batches_have_the_documented_shapes_and_dtypes(top):
+def test_batches_have_the_documented_shapes_and_dtypes(top):
     info, _ = top
-    ds = jd.make_dataset(info, "train", batch_size=8, inputs=("image", "global_features", "constituents", "jet"),
-                         standardize=True, crop=True, flips="both", densify="host")
+    ds = jd.make_dataset(info, "train", batch_size=8, inputs=("image", "global_features", "constituents", "jet"))
     x, y = next(iter(ds))
-    assert x["image"].shape == (8, 32, 32, 3) and x["image"].dtype.name == "float32"
+    assert set(x) == {"image_index", "image_values", "global_features", "constituents", "jet"}
+    assert x["image_index"].shape == (8, info.max_pixels) and x["image_index"].dtype.name == "int32"
+    assert x["image_values"].shape == (8, info.max_pixels, 3) and x["image_values"].dtype.name == "float32"
     assert x["global_features"].shape == (8, len(info.feature_names))
     assert x["constituents"].shape == (8, 200, 4) and x["jet"].shape == (8, 4)
     assert y.shape == (8,) and y.dtype.name == "int32"
-    _, onehot = next(iter(jd.make_dataset(info, "test", batch_size=4, label_format="onehot", densify="host")))
+    dense, _ = next(iter(jd.make_dataset(info, "train", batch_size=8, densify=True)))
+    assert set(dense) == {"image"} and dense["image"].shape == (8, 40, 40, 3)
+    _, onehot = next(iter(jd.make_dataset(info, "test", batch_size=4, label_format="onehot")))
     assert onehot.shape == (4, 2) and np.allclose(onehot.numpy().sum(axis=1), 1.0)
     assert jd.num_examples(info, "train") == sum(1 for _ in ds.unbatch())
+    assert int(ds.cardinality()) == -(-jd.num_examples(info, "train") // 8)  # Keras knows where an epoch ends
 
 
-def test_crop_sizes_follow_002(top):
+def test_records_parse_with_tfds_own_feature_decoding(top):
+    """The pipeline's batched parse gives what TFDS' builder.as_dataset decodes, record by record."""
     info, _ = top
-    assert jd.image_prep(info, standardize=True, crop=True).output_shape == (32, 32, 3)  # 40 -> 32
-    import tfds_builders
-
-    configs = tfds_builders.TopTaggingImages.builder_configs
-    assert configs["effnet_s_35"].image_spec.crop == 28 and configs["effnet_s_40"].image_spec.crop == 32
-    assert jd.image_prep(info, crop=20, resize=36).output_shape == (36, 36, 3)
+    reference = list(info.builder.as_dataset("test", shuffle_files=False).as_numpy_iterator())
+    x, y = _batches(jd.make_dataset(info, "test", batch_size=5, inputs=("image", "global_features",
+                                                                        "constituents", "jet")))
+    np.testing.assert_array_equal(y, [r["label"] for r in reference])
+    for i, r in enumerate(reference):
+        k = len(r["image_index"])
+        np.testing.assert_array_equal(x["image_index"][i, :k], r["image_index"])
+        np.testing.assert_array_equal(x["image_values"][i, :k], r["image_values"])
+        assert not x["image_values"][i, k:].any()  # padding adds nothing
+        m = len(r["constituents"])
+        np.testing.assert_array_equal(x["constituents"][i, :m], r["constituents"])
+        np.testing.assert_array_equal(x["global_features"][i], r["global_features"])
 
 
 # ----------------------------------------------------------- image values
@@ -106,99 +117,27 @@ def test_sparse_records_densify_to_the_numpy_render(top):
     info, _ = top
     jets = _source_in_record_order(top)
     expected = densify(render(jets, info.image_spec, sparse=True), info.image_spec.npix)
-    x, y = _batches(jd.make_dataset(info, "train", batch_size=7, training=False, densify="host"))
+    x, y = _batches(jd.make_dataset(info, "train", batch_size=7, training=False, densify=True))
     np.testing.assert_array_equal(y, jets.labels)
     np.testing.assert_allclose(x["image"], expected, rtol=0, atol=1e-6 * expected.max())
 
 
-def test_standardization_uses_the_stored_training_mean_and_std(top):
+def test_stored_pixel_statistics_are_those_of_the_training_images(top):
     info, _ = top
     jets = _source_in_record_order(top)
     dense = densify(render(jets, info.image_spec, sparse=True), info.image_spec.npix).astype(np.float64)
     np.testing.assert_allclose(info.pixel_mean, dense.mean(axis=0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(info.pixel_std, dense.std(axis=0), rtol=1e-4, atol=1e-5)
-    x, _ = _batches(jd.make_dataset(info, "train", batch_size=16, training=False, standardize=True, crop=True,
-                                    densify="host"))
-    std = np.where(info.pixel_std > 0, info.pixel_std, 1.0)
-    expected = ((dense - info.pixel_mean) / std)[:, 4:36, 4:36, :]
-    np.testing.assert_allclose(x["image"], expected, rtol=1e-4, atol=1e-4)
-    # Standardized training images have mean 0 and std 1 wherever a pixel was ever filled.
-    full, _ = _batches(jd.make_dataset(info, "train", batch_size=16, training=False, standardize=True,
-                                       densify="host"))
-    filled = info.pixel_std > 0
-    np.testing.assert_allclose(full["image"].mean(axis=0)[filled], 0.0, atol=1e-4)
-    np.testing.assert_allclose(full["image"].std(axis=0)[filled], 1.0, atol=1e-3)
 
 
-def test_global_feature_standardization(top):
-    info, _ = top
-    raw, _ = _batches(jd.make_dataset(info, "train", batch_size=16, inputs=("global_features",), training=False))
-    std, _ = _batches(jd.make_dataset(info, "train", batch_size=16, inputs=("global_features",), training=False,
-                                      standardize_features=True))
-    spread = raw["global_features"].std(axis=0) > 0
-    np.testing.assert_allclose(std["global_features"].mean(axis=0)[spread], 0.0, atol=1e-4)
-    np.testing.assert_allclose(std["global_features"].std(axis=0)[spread], 1.0, atol=1e-3)
-
-
-def test_flips_happen_only_on_training_data(top):
-    info, _ = top
-    options = dict(batch_size=8, standardize=True, crop=True, densify="host", shuffle=False)
-    plain, _ = _batches(jd.make_dataset(info, "train", training=False, flips="both", **options))
-    flipped, _ = _batches(jd.make_dataset(info, "train", training=True, flips="both", seed=3, **options))
-    again, _ = _batches(jd.make_dataset(info, "train", training=True, flips="both", seed=3, **options))
-    np.testing.assert_array_equal(flipped["image"], again["image"])  # seeded
-    kinds = []
-    for a, b in zip(plain["image"], flipped["image"]):
-        variants = [a, a[::-1], a[:, ::-1], a[::-1, ::-1]]
-        matches = [i for i, v in enumerate(variants) if np.array_equal(v, b)]
-        assert matches, "a training image is not a flip of the original"
-        kinds.append(matches[0])
-    assert len(set(kinds)) > 1  # some flipped, some not
-    eta_only, _ = _batches(jd.make_dataset(info, "train", training=True, flips="eta", seed=3, **options))
-    for a, b in zip(plain["image"], eta_only["image"]):
-        assert np.array_equal(a, b) or np.array_equal(a[::-1], b)
-    # Evaluation data never flips, whatever is asked.
-    for split in ("validation", "test"):
-        ref, _ = _batches(jd.make_dataset(info, split, flips=None, **options))
-        got, _ = _batches(jd.make_dataset(info, split, flips="both", **options))
-        np.testing.assert_array_equal(ref["image"], got["image"])
-
-
-def test_device_densify_matches_the_host_pipeline(top):
+def test_densify_in_the_pipeline_needs_the_tensorflow_backend(top, monkeypatch):
     import keras
 
     info, _ = top
-    options = dict(batch_size=8, standardize=True, crop=True, flips="both", training=True, seed=5, shuffle=False)
-    host, _ = _batches(jd.make_dataset(info, "train", densify="host", **options))
-    prep = jd.image_prep(info, standardize=True, crop=True, densify="device")
-    device, _ = _batches(jd.make_dataset(info, "train", prep=prep, **options))
-    assert set(device) == {"image_index", "image_values", "image_flips"}
-    assert device["image_index"].shape[1] == prep.max_pixels
-    layer = jd.SparseImagePrep.from_prep(prep)
-    out = np.asarray(layer([device["image_index"], device["image_values"], device["image_flips"]]))
-    np.testing.assert_allclose(out, host["image"], rtol=1e-5, atol=1e-5)
-    # wrap_model puts the layer in front of a model that takes a dense image.
-    inp = keras.Input(prep.output_shape, name="image")
-    model = keras.Model({"image": inp}, keras.layers.GlobalAveragePooling2D()(inp))
-    wrapped = jd.wrap_model(model, prep)
-    assert {t.name.split(":")[0] for t in wrapped.inputs} >= {"image_index", "image_values", "image_flips"}
-    np.testing.assert_allclose(np.asarray(wrapped(device)), host["image"].mean(axis=(1, 2)), rtol=1e-4, atol=1e-4)
-
-
-def test_to_rgb_replicates_or_maps_through_a_colormap(jetnet):
-    info = jetnet
-    base, _ = _batches(jd.make_dataset(info, "test", batch_size=5, densify="host"))
-    rgb, _ = _batches(jd.make_dataset(info, "test", batch_size=5, to_rgb="replicate", densify="host"))
-    assert base["image"].shape[-1] == 1 and rgb["image"].shape[-1] == 3
-    for c in range(3):
-        np.testing.assert_array_equal(rgb["image"][..., c], base["image"][..., 0])
-    cmap, _ = _batches(jd.make_dataset(info, "test", batch_size=5, to_rgb="colormap", resize=64, densify="host"))
-    assert cmap["image"].shape[1:] == (64, 64, 3)
-    small, _ = _batches(jd.make_dataset(info, "test", batch_size=5, to_rgb="colormap", densify="host"))
-    table = jd.pipeline.colormap_table("viridis")
-    img, pix = base["image"][0, ..., 0], small["image"][0]
-    scaled = (img - img.min()) / (img.max() - img.min())
-    np.testing.assert_allclose(pix, table[np.round(scaled * 255).astype(int)], atol=1e-6)
+    monkeypatch.setattr(keras.config, "backend", lambda: "jax")
+    with pytest.raises(ValueError, match="TensorFlow backend"):
+        jd.make_dataset(info, "train", densify=True)
+    assert jd.densify_on_host() is False  # under JAX the model densifies
 
 
 # ---------------------------------------------------------- selection, K-fold
@@ -252,14 +191,14 @@ def test_records_are_in_stratified_order(jetnet):
 
 def test_same_seed_same_batches(top):
     info, _ = top
-    options = dict(batch_size=8, flips="both", standardize=True, crop=True, training=True, densify="host")
+    options = dict(batch_size=8, training=True, densify=True)
     a = [y.numpy() for _, y in jd.make_dataset(info, "train", seed=11, **options)]
     b = [y.numpy() for _, y in jd.make_dataset(info, "train", seed=11, **options)]
-    c = [y.numpy() for _, y in jd.make_dataset(info, "train", seed=12, shuffle_buffer=64, **options)]
+    c = [y.numpy() for _, y in jd.make_dataset(info, "train", seed=12, **options)]
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     x1, _ = _batches(jd.make_dataset(info, "train", seed=11, **options))
-    x2, _ = _batches(jd.make_dataset(info, "train", seed=12, shuffle_buffer=64, **options))
-    assert not np.array_equal(x1["image"], x2["image"]) or not all(np.array_equal(u, v) for u, v in zip(a, c))
+    x2, _ = _batches(jd.make_dataset(info, "train", seed=12, **options))
+    assert not np.array_equal(x1["image"], x2["image"]) and not all(np.array_equal(u, v) for u, v in zip(a, c))
 
 
 # ------------------------------------------------------------------ rounds
@@ -271,7 +210,7 @@ def test_round_schedule_rounds_patience_and_resume(top):
     assert len(schedule) == 2 * schedule.n_rounds and sum(sizes) == 2 * n and max(sizes) <= 12
     first = schedule.current()
     assert first.split == f"train[0:{sizes[0]}]"
-    _, y = _batches(schedule.dataset(info, batch_size=8, standardize=True, crop=True, flips="both"))
+    _, y = _batches(schedule.dataset(info, batch_size=8, inputs=("image", "global_features")))
     assert len(y) == first.n_examples
 
     losses = [1.0, 0.9, 0.95, 0.97, 0.5, 0.6, 0.7, 0.4, 0.41, 0.42] * 3

@@ -401,7 +401,12 @@ def test_jax_backend_all_models(jax_smoke):
     log = jax_smoke["log"].read_text()
     assert proc.returncode == 0, log[-4000:]
     records = {r["name"]: r for r in json.loads(jax_smoke["out"].read_text())}
+    tagger = records.pop("tagger")
     assert sorted(records) == ALL_MODELS
+    # The tagger (ImagePreparation + flips + LeNet) trains on sparse pixels and predicts on dense images on JAX.
+    assert tagger["backend"] == "jax" and np.isfinite(tagger["loss"]) and tagger["shape"] == [6, 2], tagger
+    assert tagger["round_trip_max_diff"] == 0.0 and tagger["inference_is_deterministic"], tagger
+    assert tagger["sparse_vs_dense_max_diff"] < 1e-6, tagger
     for name, rec in records.items():
         assert rec["backend"] == "jax", rec
         assert np.isfinite(rec["loss"]), rec

@@ -13,7 +13,4 @@ from tfds_builders.jetnet_images.jetnet_images_dataset_builder import Builder as
 from tfds_builders.quark_gluon_images.quark_gluon_images_dataset_builder import Builder as QuarkGluonImages
 from tfds_builders.top_tagging_images.top_tagging_images_dataset_builder import Builder as TopTaggingImages
 
-__all__ = ["JetnetImages", "TopTaggingImages", "QuarkGluonImages", "BUILDERS"]
-
-#: Builder name -> class.
-BUILDERS = {cls.name: cls for cls in (JetnetImages, TopTaggingImages, QuarkGluonImages)}
+__all__ = ["JetnetImages", "TopTaggingImages", "QuarkGluonImages"]

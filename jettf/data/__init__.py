@@ -20,17 +20,11 @@ Public API
     ``feature_names``, ``pixel_mean``/``pixel_std`` images (training split),
     ``splits`` ({split: jets}), ``source`` (public files + sha256, or generator
     settings + seed), ``metadata``, ``fingerprint()``, ``summary()``.
-``make_dataset(name_or_info, split="train", *, data_dir, batch_size, inputs=("image",), training,
-flips, standardize, crop, to_rgb, resize, densify, standardize_features, classes, label_format,
-shuffle, seed, deterministic, cache, repeat, ...) -> tf.data.Dataset``
-    ``(inputs_dict, label)`` batches; see :func:`jettf.data.pipeline.make_dataset`.
-``image_prep(info, standardize=..., crop=..., to_rgb=..., resize=..., densify=...) -> ImagePrep``
-    The resolved image options (``output_shape``, ``densify`` mode) shared by the
-    pipeline and :func:`wrap_model`.
-``wrap_model(model, prep) -> keras.Model``
-    With ``densify="device"``, puts :class:`SparseImagePrep` (densify, standardize,
-    crop, flip, RGB, resize on the accelerator) in front of a model that takes a
-    dense ``image``; a no-op for ``densify="host"``.
+``make_dataset(name_or_info, split="train", *, data_dir, batch_size, inputs=("image",), densify,
+classes, label_format, training, shuffle, seed, deterministic, cache, repeat, ...) -> tf.data.Dataset``
+    ``(inputs_dict, label)`` batches: records parsed with TFDS' feature spec and batched; images
+    stay sparse for the model's :class:`jettf.images.ImagePreparation` layer, or are densified
+    here by that same layer (``densify=True``; :func:`densify_on_host` is the rule).
 ``kfold_splits(name_or_info, k=5, seed=0, split="train") -> [Fold]``
     Stratified, disjoint, seed-reproducible folds as TFDS split strings
     (``fold.train``, ``fold.validation``).
@@ -43,39 +37,30 @@ shuffle, seed, deterministic, cache, repeat, ...) -> tf.data.Dataset``
 Builders (``import tfds_builders``), ``NAME/CONFIG``:
 
 - ``jetnet_images``: ``default`` (299x299 pT_rel, 170k jets/class, 000), ``pt_128``, ``pt_64``, ``quick`` (32x32, 1000/class).
-- ``top_tagging_images``: ``effnet_s_35`` (35x35x3, crop 28), ``effnet_s_40`` (40x40x3, crop 32; default), ``quick`` (40x40x3, 300/class).
+- ``top_tagging_images``: ``effnet_s_35`` (35x35x3; 002 crops to 28), ``effnet_s_40`` (40x40x3; 002 crops to 32; default), ``quick`` (40x40x3, 300/class).
 - ``quark_gluon_images``: ``pt_33`` (default), ``cnm_33`` (charged pt, neutral pt, charged multiplicity), ``quick`` (300/class).
 """
 
 from jettf.data.building import build
 from jettf.data.info import JetDatasetInfo, load_info
 from jettf.data.kfold import Fold, kfold_splits
-from jettf.data.pipeline import FLIP_MODES, INPUT_KEYS, ImagePrep, image_prep, make_dataset, num_examples
+from jettf.data.info import dataset_names, default_data_dir
+from jettf.data.pipeline import INPUT_KEYS, SPARSE_KEYS, densify_on_host, make_dataset, num_examples
 from jettf.data.rounds import Round, RoundSchedule
 
 __all__ = [
     "build",
     "load_info",
+    "default_data_dir",
+    "dataset_names",
     "JetDatasetInfo",
     "make_dataset",
-    "image_prep",
-    "ImagePrep",
+    "densify_on_host",
     "num_examples",
     "kfold_splits",
     "Fold",
     "RoundSchedule",
     "Round",
-    "wrap_model",
-    "SparseImagePrep",
-    "FLIP_MODES",
     "INPUT_KEYS",
+    "SPARSE_KEYS",
 ]
-
-
-def __getattr__(name):
-    # Keras is imported only when the device-side layer is asked for.
-    if name in ("wrap_model", "SparseImagePrep"):
-        from jettf.data import layers
-
-        return getattr(layers, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

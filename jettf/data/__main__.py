@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build a dataset (public files from --manual-dir, else a generated sample)")
     b.add_argument("name", help="NAME or NAME/CONFIG, e.g. top_tagging_images/quick")
-    b.add_argument("--data-dir", default=None, help="TFDS data directory (default ~/tensorflow_datasets)")
+    b.add_argument("--data-dir", default=None, help="data directory (default: $JETTF_DATA_DIR or ./data, as every jettf command)")
     b.add_argument("--manual-dir", default=None, help="directory with the public files")
     b.add_argument("--n-jets", type=int, default=None,
                    help="jets per class (cap on public files, or how many to generate); builds <config>-n<N>")
@@ -41,9 +41,10 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     if args.command == "list":
-        import tfds_builders
+        from jettf.data.info import builder_class, dataset_names
 
-        for name, cls in tfds_builders.BUILDERS.items():
+        for name in dataset_names():
+            cls = builder_class(name)
             print(f"{name} (version {cls.VERSION}, default config {cls.DEFAULT_BUILDER_CONFIG_NAME})")
             for cfg in cls.BUILDER_CONFIGS:
                 print(f"  {name}/{cfg.name}: {cfg.description}")

@@ -557,12 +557,13 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         import tensorflow as tf
 
         layout = self._layout
+        parser = records.RecordParser(self.info.features)
         n_pix = layout.npix * layout.npix
         stats, max_pixels = {}, 0
         for split, info in self.info.splits.items():
             files = [str(p) for p in info.filepaths]
             ds = tf.data.TFRecordDataset(files).batch(2048).map(tf.autograph.experimental.do_not_convert(
-                lambda s: records.parse_batch(s, layout, keys=("image", "global_features", "n_outside", "label"))))
+                lambda s: parser.parse(s, ["image_index", "image_values", "global_features", "n_outside", "label"])))
             sums = np.zeros((n_pix, layout.n_channels))
             squares = np.zeros((n_pix, layout.n_channels))
             f_sum = np.zeros(layout.n_features)
@@ -571,7 +572,7 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             for batch in ds.as_numpy_iterator():
                 n += len(batch["label"])
                 outside += int(batch["n_outside"].sum())
-                max_pixels = max(max_pixels, int(batch["image_count"].max(initial=0)))
+                max_pixels = max(max_pixels, batch["image_index"].shape[1])  # padded to the longest jet
                 if split == "train":
                     s, q = records.pixel_moments(batch["image_index"], batch["image_values"], layout.npix)
                     sums += s

@@ -8,19 +8,15 @@ import time
 from typing import Optional
 
 from jettf.data.builder_base import _say
-from jettf.data.info import JetDatasetInfo, split_dataset_name
+from jettf.data.info import JetDatasetInfo, builder_class, default_data_dir, split_dataset_name
 
 __all__ = ["build", "resolve_config"]
 
 
 def resolve_config(name: str, n_jets: Optional[int] = None):
     """``(builder class, config)`` for ``"NAME[/CONFIG]"``; ``n_jets`` makes a ``<config>-n<N>`` config."""
-    import tfds_builders
-
     dataset, config_name = split_dataset_name(name)
-    if dataset not in tfds_builders.BUILDERS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose from {sorted(tfds_builders.BUILDERS)}")
-    cls = tfds_builders.BUILDERS[dataset]
+    cls = builder_class(dataset)
     config_name = config_name or cls.DEFAULT_BUILDER_CONFIG_NAME
     base_name, _, n_text = config_name.partition("-n")
     if base_name not in cls.builder_configs:
@@ -63,7 +59,7 @@ def build(name: str, data_dir: Optional[str] = None, manual_dir: Optional[str] =
 
     Args:
         name: e.g. ``"top_tagging_images/quick"``; without a config, the builder's default.
-        data_dir: TFDS data directory (default: TFDS' ``~/tensorflow_datasets``).
+        data_dir: TFDS data directory (default: :func:`jettf.data.default_data_dir`, ``./data``).
         manual_dir: directory holding the public files. Without one, a sample is generated
             with Pythia (unless the files are in ``<download_dir>/manual``).
         n_jets: jets per class, overriding the config's; the dataset is then the config
@@ -86,6 +82,7 @@ def _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_run
     import tensorflow_datasets as tfds
 
     cls, config = resolve_config(name, n_jets)
+    data_dir = data_dir or default_data_dir()
     builder = cls(config=config, data_dir=data_dir)
     builder.workers = workers
     full = f"{cls.name}/{config.name}"

@@ -12,7 +12,20 @@ import numpy as np
 from jettf.data import records
 from jettf.data.records import RecordLayout
 
-__all__ = ["JetDatasetInfo", "load_info", "split_dataset_name"]
+__all__ = ["JetDatasetInfo", "load_info", "split_dataset_name", "builder_class", "dataset_names",
+           "default_data_dir", "DATA_DIR_ENV"]
+
+#: Environment variable that sets the data directory of every command.
+DATA_DIR_ENV = "JETTF_DATA_DIR"
+
+
+def default_data_dir() -> str:
+    """The one data directory every command uses unless told otherwise: ``$JETTF_DATA_DIR``, else ``./data``
+    (absolute, so run directories that record it stay valid from anywhere)."""
+    import os
+    from pathlib import Path
+
+    return str(Path(os.environ.get(DATA_DIR_ENV) or "data").resolve())
 
 
 def split_dataset_name(name: str):
@@ -100,13 +113,28 @@ class JetDatasetInfo:
             out.append((str(path), int(fi.skip), int(fi.take)))
         return out
 
+    @functools.cached_property
+    def parser(self) -> records.RecordParser:
+        """Batch parser of this dataset's records (TFDS' feature decoding), padded to static lengths:
+        sparse images to ``max_pixels``, constituents and pid to ``max_constituents``."""
+        m = self.layout.max_constituents
+        pad_to = {"image_index": self.max_pixels, "image_values": self.max_pixels, "constituents": m, "pid": m}
+        return records.RecordParser(self.builder.info.features, pad_to)
+
+    @property
+    def max_pixels(self) -> int:
+        """The most non-empty pixels of any stored jet: the static length of padded sparse images."""
+        return int(self.metadata.get("max_pixels") or self.layout.max_constituents)
+
     def labels(self, split: str = "train") -> np.ndarray:
         """The labels of a split in record order (reads only the labels)."""
         import tensorflow as tf
 
+        if not self.num_examples(split):
+            return np.zeros(0, np.int64)
         ds = _instructions_dataset(self.file_instructions(split)).batch(8192).map(
-            tf.autograph.experimental.do_not_convert(records.parse_labels))
-        return np.concatenate(list(ds.as_numpy_iterator())) if self.num_examples(split) else np.zeros(0, np.int32)
+            tf.autograph.experimental.do_not_convert(lambda s: self.parser.parse(s, ["label"])["label"]))
+        return np.concatenate(list(ds.as_numpy_iterator()))
 
     def fingerprint(self) -> str:
         """16 hex digits identifying the content: specs, class names, split sizes and every record file's SHA-256.
@@ -148,7 +176,7 @@ class JetDatasetInfo:
             f"{self.name} (version {self.builder.info.version}) in {self.builder.data_dir}",
             f"  source: {origin}",
             f"  images: {spec.npix}x{spec.npix}x{spec.n_channels} {list(spec.channels)} over +-{spec.extent}, "
-            f"center={spec.center}, crop={spec.crop}; {len(self.feature_names)} global features",
+            f"center={spec.center}; {len(self.feature_names)} global features",
             "  splits: " + ", ".join(f"{s} {n} {counts.get(s, '')}" for s, n in self.splits.items()),
         ]
         return "\n".join(lines)
@@ -181,25 +209,52 @@ def _instructions_dataset(instructions, shuffle_seed=None, deterministic=True, c
     )
 
 
+def builder_class(name: str):
+    """The TFDS builder class of a jettf dataset ``NAME`` (TFDS' own registry, after ``import tfds_builders``)."""
+    import tensorflow_datasets as tfds
+
+    import tfds_builders  # noqa: F401  (registers the builders with TFDS)
+    from jettf.data.builder_base import JetImageBuilder
+
+    try:
+        cls = tfds.builder_cls(name)
+    except Exception:  # DatasetNotFoundError
+        cls = None
+    if cls is None or not issubclass(cls, JetImageBuilder):
+        raise ValueError(f"unknown dataset {name!r}; jettf builds {dataset_names()}")
+    return cls
+
+
+def dataset_names() -> List[str]:
+    """Names of the jettf datasets registered with TFDS (the builders in ``tfds_builders``)."""
+    import tfds_builders
+    from jettf.data.builder_base import JetImageBuilder
+
+    return sorted(cls.name for cls in vars(tfds_builders).values()
+                  if isinstance(cls, type) and issubclass(cls, JetImageBuilder))
+
+
 def load_info(name: str, data_dir: Optional[str] = None) -> JetDatasetInfo:
     """The :class:`JetDatasetInfo` of a built dataset ``"NAME/CONFIG"`` in ``data_dir``.
 
-    Works for configs made by ``--n-jets`` (``quick-n500``), which exist only as files.
+    Never builds anything: a missing dataset raises ``FileNotFoundError`` with the
+    command that builds it. Works for configs made by ``--n-jets`` (``quick-n500``),
+    which exist only as files.
     """
     import tensorflow_datasets as tfds
 
-    import tfds_builders  # noqa: F401  (registers the builders)
-
+    data_dir = data_dir or default_data_dir()
     dataset, config = split_dataset_name(name)
-    if dataset not in tfds_builders.BUILDERS:
-        raise ValueError(f"unknown dataset {dataset!r}; jettf builds {sorted(tfds_builders.BUILDERS)}")
+    builder_class(dataset)
     full = f"{dataset}/{config}" if config else dataset
-    hint = f"build it with: python -m jettf.data build {full}" + (f" --data-dir {data_dir}" if data_dir else "")
+    n_jets = config.rpartition("-n")[2] if config and "-n" in config else None
+    hint = (f"build it with: python -m jettf.data build {full.rpartition('-n')[0] if n_jets else full}"
+            + (f" --n-jets {n_jets}" if n_jets else "") + f" --data-dir {data_dir}")
     try:
         builder = tfds.builder(full, data_dir=data_dir)
-    except Exception as err:  # DatasetNotFoundError, unknown config without files
-        raise FileNotFoundError(f"{full}: not found in {data_dir or 'the default TFDS data dir'} ({err}); {hint}") \
-            from None
+    except Exception:  # DatasetNotFoundError, unknown config without files
+        raise FileNotFoundError(f"dataset {full} is not built in {data_dir}; "
+                                f"{hint}") from None
     if not builder.is_prepared():
-        raise FileNotFoundError(f"{full}: not built in {builder.data_dir}; {hint}")
+        raise FileNotFoundError(f"dataset {full} is not built in {builder.data_dir}; {hint}")
     return JetDatasetInfo(builder)

@@ -18,8 +18,8 @@ key                 TFDS feature          meaning
 ==================  ====================  ==================================================
 
 Variable-length features are stored unpadded (TFDS writes them as flat
-int64/float lists); :func:`parse_batch` parses a whole batch of serialized
-records at once with ``tf.io.parse_example`` and pads them.
+int64/float lists); :class:`RecordParser` parses a whole batch of serialized
+records at once with the spec TFDS derives from the ``FeaturesDict``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ __all__ = [
     "RecordLayout",
     "tfds_features",
     "iter_examples",
-    "parse_batch",
+    "RecordParser",
+    "pixel_moments",
     "encode_array",
     "decode_array",
 ]
@@ -137,107 +138,40 @@ def iter_examples(sparse, features: np.ndarray, jets, has_pid: bool) -> Iterator
 
 
 # ------------------------------------------------------------------- reading
-def parse_batch(serialized, layout: RecordLayout, keys: Optional[Sequence[str]] = None,
-                pad_sparse_to: Optional[int] = None) -> Dict[str, "tf.Tensor"]:
-    """Parse a batch of serialized records ``[B]`` into dense, padded tensors.
+class RecordParser:
+    """Parses batches of serialized records with TFDS' own feature decoding.
 
-    Args:
-        serialized: string tensor ``[B]``.
-        layout: the dataset's :class:`RecordLayout`.
-        keys: the features wanted (default: all). ``image`` means both sparse image keys.
-        pad_sparse_to: pad the sparse image to this many entries (a static shape);
-            default: the longest in the batch.
-
-    Returns:
-        ``image_index`` int32 ``[B, K]`` and ``image_values`` float32 ``[B, K, C]``
-        (padded with index 0 and value 0, which add nothing when densified) and
-        ``image_count`` int32 ``[B]``,
-        ``global_features`` ``[B, F]``, ``constituents`` ``[B, M, 4]`` zero-padded,
-        ``pid`` int32 ``[B, M]``, ``jet`` ``[B, 4]``, ``n_outside`` int32 ``[B]``,
-        ``label`` int32 ``[B]``: whichever were asked for.
+    The ``tf.io`` spec comes from the dataset's ``FeaturesDict`` (TFDS'
+    ``ExampleParser``, as ``builder.as_dataset`` uses), applied to a whole batch
+    at once: variable-length features arrive zero-padded to the longest in the
+    batch (TFDS' default value), and :meth:`parse` pads them further to the
+    dataset's static lengths (``pad_to``), so every batch has the same shapes.
     """
-    import tensorflow as tf
 
-    wanted = set(keys) if keys is not None else {"image", "global_features", "constituents", "jet", "n_outside",
-                                                "label", "pid"}
-    if "image" in wanted:
-        wanted |= {"image_index", "image_values"}
-    if not layout.has_pid:
-        wanted.discard("pid")
-    spec = {}
-    if "image_index" in wanted:
-        spec["image_index"] = tf.io.RaggedFeature(tf.int64)
-        spec["image_values"] = tf.io.RaggedFeature(tf.float32)
-    if "constituents" in wanted:
-        spec["constituents"] = tf.io.RaggedFeature(tf.float32)
-    if "pid" in wanted:
-        spec["pid"] = tf.io.RaggedFeature(tf.int64)
-    if "global_features" in wanted:
-        spec["global_features"] = tf.io.FixedLenFeature([layout.n_features], tf.float32)
-    if "jet" in wanted:
-        spec["jet"] = tf.io.FixedLenFeature([len(JET_NAMES)], tf.float32)
-    if "n_outside" in wanted:
-        spec["n_outside"] = tf.io.FixedLenFeature([], tf.int64)
-    if "label" in wanted:
-        spec["label"] = tf.io.FixedLenFeature([], tf.int64)
-    parsed = tf.io.parse_example(serialized, spec)
-    out = {}
-    if "image_index" in parsed:
-        index = tf.cast(parsed["image_index"], tf.int32)
-        values = _split_rows(parsed["image_values"], layout.n_channels)
-        out["image_count"] = tf.cast(index.row_lengths(), tf.int32)
-        shape = None if pad_sparse_to is None else [None, pad_sparse_to]
-        out["image_index"] = index.to_tensor(default_value=0, shape=shape)
-        out["image_values"] = values.to_tensor(
-            default_value=0.0, shape=None if pad_sparse_to is None else [None, pad_sparse_to, layout.n_channels]
-        )
-    m = layout.max_constituents
-    if "constituents" in parsed:
-        cons = _split_rows(parsed["constituents"], len(CONSTITUENT_NAMES))
-        out["constituents"] = cons.to_tensor(default_value=0.0, shape=[None, m, len(CONSTITUENT_NAMES)])
-    if "pid" in parsed:
-        out["pid"] = tf.cast(parsed["pid"], tf.int32).to_tensor(default_value=0, shape=[None, m])
-    for key in ("global_features", "jet"):
-        if key in parsed:
-            out[key] = parsed[key]
-    for key in ("n_outside", "label"):
-        if key in parsed:
-            out[key] = tf.cast(parsed[key], tf.int32)
-    return out
+    def __init__(self, features, pad_to: Optional[Dict[str, int]] = None):
+        from tensorflow_datasets.core import example_parser
 
+        self.tensor_info = dict(features.get_serialized_info())
+        self.specs = example_parser.ExampleParser(self.tensor_info).flat_feature_specs
+        self.pad_to = dict(pad_to or {})
 
-def _split_rows(ragged, width: int):
-    """A ragged ``[B, (n * width)]`` float list as ragged ``[B, (n), width]``."""
-    import tensorflow as tf
+    def parse(self, serialized, keys: Sequence[str]) -> Dict[str, "tf.Tensor"]:
+        """``{key: tensor}`` of a batch ``[B]`` of serialized records (TFDS dtypes and shapes, batch axis first)."""
+        import tensorflow as tf
 
-    return tf.RaggedTensor.from_row_splits(
-        tf.reshape(ragged.flat_values, [-1, width]), ragged.row_splits // width, validate=False
-    )
-
-
-def parse_labels(serialized) -> "tf.Tensor":
-    """The int32 labels of serialized records (any batch shape)."""
-    import tensorflow as tf
-
-    parsed = tf.io.parse_example(serialized, {"label": tf.io.FixedLenFeature([], tf.int64)})
-    return tf.cast(parsed["label"], tf.int32)
-
-
-# --------------------------------------------------------- arrays in metadata
-def encode_array(array: np.ndarray) -> dict:
-    """A float32 array as a JSON-able dict (base64 of the little-endian bytes): exact and compact."""
-    array = np.ascontiguousarray(array, dtype="<f4")
-    return {"dtype": "float32", "shape": list(array.shape), "base64": base64.b64encode(array.tobytes()).decode("ascii")}
-
-
-def decode_array(encoded: dict) -> np.ndarray:
-    """Inverse of :func:`encode_array`."""
-    if not isinstance(encoded, dict) or set(encoded) != {"dtype", "shape", "base64"}:
-        raise ValueError(f"decode_array: expected a dict with dtype, shape and base64, got {type(encoded).__name__}")
-    if encoded["dtype"] != "float32":
-        raise ValueError(f"decode_array: dtype {encoded['dtype']!r}; expected 'float32'")
-    data = np.frombuffer(base64.b64decode(encoded["base64"]), dtype="<f4")
-    return data.reshape(encoded["shape"]).astype(np.float32)
+        unknown = sorted(set(keys) - set(self.specs))
+        if unknown:
+            raise ValueError(f"records have no feature(s) {unknown}; they hold {sorted(self.specs)}")
+        parsed = tf.io.parse_example(serialized, {k: self.specs[k] for k in keys})
+        out = {}
+        for key in keys:
+            x = tf.cast(parsed[key], self.tensor_info[key].tf_dtype)
+            if key in self.pad_to:
+                length = self.pad_to[key]
+                x = tf.pad(x, [[0, 0], [0, length - tf.shape(x)[1]]] + [[0, 0]] * (x.shape.rank - 2))
+                x = tf.ensure_shape(x, [None, length, *x.shape[2:]])
+            out[key] = x
+        return out
 
 
 def pixel_moments(index: np.ndarray, values: np.ndarray, npix: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -255,3 +189,20 @@ def pixel_moments(index: np.ndarray, values: np.ndarray, npix: int) -> Tuple[np.
         [np.bincount(flat_index, weights=values[:, c] ** 2, minlength=n_pix) for c in range(values.shape[1])], -1
     )
     return sums, squares
+
+
+# --------------------------------------------------------- arrays in metadata
+def encode_array(array: np.ndarray) -> dict:
+    """A float32 array as a JSON-able dict (base64 of the little-endian bytes): exact and compact."""
+    array = np.ascontiguousarray(array, dtype="<f4")
+    return {"dtype": "float32", "shape": list(array.shape), "base64": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def decode_array(encoded: dict) -> np.ndarray:
+    """Inverse of :func:`encode_array`."""
+    if not isinstance(encoded, dict) or set(encoded) != {"dtype", "shape", "base64"}:
+        raise ValueError(f"decode_array: expected a dict with dtype, shape and base64, got {type(encoded).__name__}")
+    if encoded["dtype"] != "float32":
+        raise ValueError(f"decode_array: dtype {encoded['dtype']!r}; expected 'float32'")
+    data = np.frombuffer(base64.b64decode(encoded["base64"]), dtype="<f4")
+    return data.reshape(encoded["shape"]).astype(np.float32)

@@ -15,7 +15,7 @@ Typical use::
     schedule = RoundSchedule.from_info(info, round_size=300_000, patience=10, sweeps=3)
     schedule.load_state_dict(saved)           # when resuming
     while not schedule.done:
-        ds = schedule.dataset(info, batch_size=4096, flips="both", standardize=True, crop=True)
+        ds = schedule.dataset(info, batch_size=4096, inputs=("image", "global_features"))
         model.fit(ds, epochs=1, validation_data=val)
         schedule.end_epoch(val_loss)         # advances to the next round at patience
         save(schedule.state_dict())
@@ -171,7 +171,7 @@ class RoundSchedule:
     def dataset(self, info, round_: Optional[Round] = None, **kwargs):
         """The current (or given) round's training dataset, cached in memory after its first pass.
 
-        ``kwargs`` go to :func:`jettf.data.make_dataset` (batch_size, flips, standardize, ...).
+        ``kwargs`` go to :func:`jettf.data.make_dataset` (batch_size, inputs, densify, seed, ...).
         """
         from jettf.data.pipeline import make_dataset
 

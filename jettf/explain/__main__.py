@@ -2,8 +2,8 @@
 
 Writes to ``RUN_DIR/explain/`` (or ``--out``):
 
-* ``average_images_<channel>.png``, ``difference_<channel>.png``: class averages and <signal> - <background>
-  (001 section 6), drawn by :mod:`jettf.plots`;
+* ``average_images.png``, ``difference_<channel>.png``: class averages (a panel per class and channel) and
+  <signal> - <background> (001 section 6) of the physical images (before standardization), by :mod:`jettf.plots`;
 * ``pearson_<signal>.png`` + ``pearson.npz``: Pearson r between each pixel and the network's signal probability;
 * ``gradcam.png`` + ``gradcam.npz``: Grad-CAM per branch and class (000 section 4.2.2), averaged over the jets
   of each class, with the class's average image as contours;
@@ -26,6 +26,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from jettf.training.report import EXPLAIN_HEADING as REPORT_HEADING
+from jettf.training.run_dir import RunDir
 from jettf.utils import atomic_path
 
 __all__ = ["ExplainInputs", "load_explain_inputs", "run_explain", "main"]
@@ -35,9 +37,12 @@ __all__ = ["ExplainInputs", "load_explain_inputs", "run_explain", "main"]
 class ExplainInputs:
     """What the explain tools need from a run.
 
-    ``images`` ``[N, H, W, C]`` as the model sees them; ``labels`` ``[N]``; ``extent``: the image window, a
-    half-width R or (eta_min, eta_max, phi_min, phi_max); ``jets``: the same N jets as a JetBatch (for the EFP
-    search; ``None`` skips it); ``global_features`` ``[N, F]`` when the model takes them; ``signal`` /
+    ``model`` takes ``images`` (and ``global_features``) as they are here; ``images`` ``[N, H, W, C]`` are the
+    physical images (the ImageSpec's units, e.g. pt in GeV or pT_rel, before any standardization), which the
+    average, difference and Pearson images are made of; ``labels`` ``[N]``; ``extent``: the images' window, a
+    half-width R or (eta_min, eta_max, phi_min, phi_max); ``gradcam_extent``: the window of the image the
+    convolutions see (a crop narrows it; default ``extent``); ``jets``: the same N jets as a JetBatch (for the
+    EFP search; ``None`` skips it); ``global_features`` ``[N, F]`` when the model takes them; ``signal`` /
     ``background``: class indices for difference images, Pearson maps and the search.
     """
 
@@ -49,43 +54,44 @@ class ExplainInputs:
     jets: Optional[object] = None
     global_features: Optional[np.ndarray] = None
     channel_names: Optional[list] = None
+    channel_units: Optional[list] = None
     signal: int = 1
     background: int = 0
+    gradcam_extent: Optional[object] = None
 
 
-def load_explain_inputs(run_dir, signal: Optional[int] = None, background: int = 0) -> ExplainInputs:
+def load_explain_inputs(run_dir, signal: Optional[int] = None, background: int = 0,
+                        max_jets: Optional[int] = None) -> ExplainInputs:
     """Load a run directory into :class:`ExplainInputs` (adapt here when the run-directory contract changes)."""
     from jettf.images import ImageSpec
+    from jettf.models import find_layer
     from jettf.training import load_run
 
-    model, config, test = load_run(run_dir)
-
-    def field(name, default=None):
-        if isinstance(test, dict):
-            return test.get(name, default)
-        return getattr(test, name, default)
-
-    spec = config["image_spec"]
-    spec = ImageSpec.from_json(spec) if isinstance(spec, str) else ImageSpec.from_dict(spec)
-    images = np.asarray(field("images"))
-    # A centre crop shrinks the window: the model sees npix_model of the spec's npix pixels.
-    extent = spec.extent * images.shape[1] / spec.npix
-    class_names = list(config.get("class_names") or [f"class_{i}" for i in range(int(np.max(field("labels"))) + 1)])
+    model, config, test = load_run(run_dir, max_jets=max_jets)
+    resolved = RunDir(run_dir).read_config()["resolved"]
+    spec = ImageSpec.from_dict(resolved["image_spec"])
+    try:
+        window = find_layer(model, "image_preparation").window
+    except ValueError:  # a model without a preparation layer sees the whole image
+        window = spec.extent
+    class_names = list(resolved["class_names"])
     return ExplainInputs(
         model=model,
-        images=images,
-        labels=np.asarray(field("labels")),
+        images=test["images"],
+        labels=test["labels"],
         class_names=class_names,
-        extent=extent,
-        jets=field("jets", field("constituents")),
-        global_features=field("global_features"),
+        extent=spec.extent,
+        gradcam_extent=window,
+        jets=test["jets"],
+        global_features=test.get("global_features"),
         channel_names=list(spec.channels),
+        channel_units=spec.channel_units(),
         signal=len(class_names) - 1 if signal is None else int(signal),
         background=int(background),
     )
 
 
-REPORT_HEADING = "## What the network learned"
+
 
 
 def add_report_section(run_dir, out: Path) -> Path:
@@ -141,6 +147,7 @@ def run_explain(
 
     from . import images as maps
     from .gradcam import grad_cam
+    from .images import crop_window, weight_inside
     from .plots import plot_gradcam, plot_pearson_map
 
     out = Path(out_dir)
@@ -160,15 +167,16 @@ def run_explain(
     probs = _predict(inp.model, _model_inputs(inp, keep), batch_size)
     score = probs[:, sig]
 
-    # ---- average and difference images (001 section 6)
+    # ---- average and difference images (001 section 6), of the physical images
     means = maps.class_averages(images, labels, names)
-    for k, ch in enumerate(channels):
-        path = plots.plot_average_images({c: m[..., k] for c, m in means.items()}, inp.extent,
-                                         out / f"average_images_{ch}.png", title=f"Average images ({ch})")
-        summary["files"][f"average_images_{ch}"] = path.name
-        if names[sig] in means and names[bkg] in means:
+    path = plots.plot_average_images(means, inp.extent, out / "average_images.png", channel_names=channels,
+                                     units=inp.channel_units, title="Average jet images")
+    summary["files"]["average_images"] = path.name
+    if names[sig] in means and names[bkg] in means:
+        for k, ch in enumerate(channels):
             path = plots.plot_difference_image(means[names[sig]][..., k], means[names[bkg]][..., k], inp.extent,
-                                               out / f"difference_{ch}.png", labels=(names[sig], names[bkg]))
+                                               out / f"difference_{ch}.png", labels=(names[sig], names[bkg]),
+                                               title=f"<{names[sig]}> - <{names[bkg]}> ({ch})")
             summary["files"][f"difference_{ch}"] = path.name
 
     # ---- Pearson correlation of pixel intensity with the network output
@@ -188,8 +196,11 @@ def run_explain(
                        batch_size=max(1, batch_size // 4))
         per_class = cam.class_means(labels[pick])
         np.savez_compressed(out / "gradcam.npz", **{f"{b}__{c}": m for b, d in per_class.items() for c, m in d.items()})
-        path = plot_gradcam(per_class, inp.extent, out / "gradcam.png",
-                            background={c: m[..., 0] for c, m in means.items()},
+        window = inp.gradcam_extent if inp.gradcam_extent is not None else inp.extent
+        summary["gradcam_weight_inside_r02"] = {
+            b: {c: round(weight_inside(m, window, 0.2), 4) for c, m in d.items()} for b, d in per_class.items()}
+        path = plot_gradcam(per_class, window, out / "gradcam.png",
+                            background={c: crop_window(m[..., 0], inp.extent, window) for c, m in means.items()},
                             title="Grad-CAM per branch (" + ", ".join(f"{b}: {p}" for b, p in cam.layers.items()) + ")")
         summary["files"]["gradcam"] = path.name
         summary["gradcam_layers"] = cam.layers
@@ -222,13 +233,17 @@ def run_explain(
     return summary
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jettf.explain", description=__doc__.split("\n\n")[0])
+PROG = "python -m jettf.explain"
+
+
+def _main(argv) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                     epilog="--debug: show tracebacks")
     parser.add_argument("run_dir", help="a training run directory (config.json, model.keras)")
     parser.add_argument("--out", help="output folder (default RUN_DIR/explain)")
     parser.add_argument("--signal", type=int, default=None, help="signal class index (default: the last class)")
     parser.add_argument("--background", type=int, default=0, help="background class index (default 0)")
-    parser.add_argument("--max-jets", type=int, default=4000)
+    parser.add_argument("--max-jets", type=int, default=4000, help="test jets used (the first ones of the split)")
     parser.add_argument("--gradcam-jets", type=int, default=64, help="jets per class for Grad-CAM")
     parser.add_argument("--no-search", action="store_true", help="skip the guided EFP search")
     parser.add_argument("--efp-dmax", type=int, default=3)
@@ -237,7 +252,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--max-steps", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    inputs = load_explain_inputs(args.run_dir, signal=args.signal, background=args.background)
+    inputs = load_explain_inputs(args.run_dir, signal=args.signal, background=args.background,
+                                 max_jets=args.max_jets)
     out = Path(args.out) if args.out else Path(args.run_dir) / "explain"
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
     run_explain(inputs, out, max_jets=args.max_jets, gradcam_jets=args.gradcam_jets, search=not args.no_search,
@@ -245,6 +261,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 seed=args.seed, log=log)
     log(f"[explain] added '{REPORT_HEADING}' to {add_report_section(args.run_dir, out)}")
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from jettf.cli import run_command
+
+    return run_command(PROG, _main, argv)
 
 
 if __name__ == "__main__":

@@ -229,9 +229,9 @@ def _replay(model):
 def _explainer(model, targets: dict, score_layer: Optional[str]):
     inputs, tensors, outputs = _replay(model)
     if score_layer is not None:
-        key = (score_layer,)
-        if key not in tensors:
-            raise ValueError(f"model {model.name!r}: no top-level layer {score_layer!r} to take class scores from "
+        key = _find_path(model, score_layer)
+        if key is None or key not in tensors:
+            raise ValueError(f"model {model.name!r}: no layer {score_layer!r} to take class scores from "
                              f"(score_layer=None uses the model output)")
         score = tensors[key]
     else:
@@ -285,7 +285,8 @@ def _gradients(head, maps: list, feeds: list, classes: Sequence[int]) -> list:
 class GradCAM:
     """Grad-CAM maps of N jets.
 
-    ``maps[branch]``: float32 ``[N, K, H, W]`` at the input image size (K = ``classes``; in [0, 1] per jet when
+    ``maps[branch]``: float32 ``[N, K, H, W]`` at the prepared image's size (the input image's for a model
+    without an :class:`jettf.images.ImagePreparation`) (K = ``classes``; in [0, 1] per jet when
     normalized); ``coarse[branch]``: ``[N, K, h, w]`` at the feature-map size, after the ReLU, not normalized;
     ``layers[branch]``: the layer path; ``scores``: ``[N, n_out]`` class scores (logits by default).
     """
@@ -341,10 +342,18 @@ def _as_inputs(model, inputs) -> dict:
 
 
 def _image_size(model, inputs) -> tuple:
+    """The size maps are drawn at: the prepared image the convolutions see (a tagger's ImagePreparation output,
+    e.g. cropped 40 -> 32), else the input image."""
     image = inputs["image"] if isinstance(inputs, Mapping) else keras.tree.flatten(inputs)[0]
     shape = np.shape(image)
     if len(shape) != 4:
         raise ValueError(f"grad_cam: expected images [N, H, W, C], got shape {shape}")
+    path = _find_path(model, "image_preparation")
+    if path is not None:
+        layer = model
+        for name in path:
+            layer = layer.get_layer(name)
+        return tuple(int(d) for d in layer.output_image_shape[:2])
     return int(shape[1]), int(shape[2])
 
 
@@ -362,17 +371,16 @@ def grad_cam(
     """Grad-CAM maps of ``model`` on ``inputs`` (images ``[N, H, W, C]`` or the model's input dict).
 
     ``class_index``: one class, a list, or ``None`` (every class). ``layers``: ``None`` (automatic, one map per
-    branch), a layer name or path, a list, or ``{branch: path}`` (module docstring). ``score_layer``: the top-level
+    branch), a layer name or path, a list, or ``{branch: path}`` (module docstring). ``score_layer``: the
     layer whose output is the class score (``"logits"`` in the zoo; falls back to the model output when the
-    model has no such layer; ``None`` = the model output). ``batch_size`` jets go through the model at a time.
+    model has no such layer, nested models searched; ``None`` = the model output). ``batch_size`` jets go through the model at a time.
     """
     if isinstance(model, keras.Sequential):  # as a functional model (clone_model's call_function needs one)
         model = keras.Model(model.inputs, model.outputs, name=model.name)
     inputs = _as_inputs(model, inputs)
     height, width = _image_size(model, inputs)
     targets = _targets(model, layers)
-    names = [layer.name for layer in model.layers]
-    if score_layer is not None and score_layer not in names:
+    if score_layer is not None and _find_path(model, score_layer) is None:
         score_layer = None  # not a zoo model: use its output
     forward, head, structure = _explainer(model, targets, score_layer)
     data = [np.asarray(x) for x in keras.tree.flatten(inputs)]

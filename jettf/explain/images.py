@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-__all__ = ["class_averages", "difference_image", "pearson_map"]
+__all__ = ["crop_window", "weight_inside", "class_averages", "difference_image", "pearson_map"]
 
 
 def _check_images(images, name: str = "images"):
@@ -130,3 +130,27 @@ def pearson_map(images, scores, *, batch_size: int = 4096) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(defined, cov / np.where(defined, denom, 1.0), np.nan)
     return np.clip(r, -1.0, 1.0)
+
+
+def crop_window(image, extent: float, window: float) -> np.ndarray:
+    """The centre of a square ``[H, W]`` image over ``[-extent, extent]^2`` that covers ``[-window, window]^2``
+    (as :class:`jettf.images.ImagePreparation` crops: the first ``(H - side) // 2`` rows and columns dropped)."""
+    image = np.asarray(image)
+    if not 0 < window <= extent:
+        raise ValueError(f"window: expected a half-width in (0, extent={extent}], got {window}")
+    side = int(round(image.shape[0] * window / extent))
+    top = (image.shape[0] - side) // 2
+    return image[top: top + side, top: top + side]
+
+
+def weight_inside(heat_map, window: float, radius: float) -> float:
+    """Fraction of a non-negative ``[H, W]`` map over ``[-window, window]^2`` whose pixel centres lie within
+    ``radius`` of the image centre (Delta R < radius): how much a Grad-CAM map looks at the jet core."""
+    m = np.asarray(heat_map, dtype=np.float64)
+    if m.ndim != 2:
+        raise ValueError(f"heat_map: expected an [H, W] map, got shape {m.shape}")
+    eta = (np.arange(m.shape[0]) + 0.5) / m.shape[0] * 2 * window - window
+    phi = (np.arange(m.shape[1]) + 0.5) / m.shape[1] * 2 * window - window
+    inside = np.hypot(eta[:, None], phi[None, :]) < radius
+    total = m.sum()
+    return float(m[inside].sum() / total) if total > 0 else float("nan")

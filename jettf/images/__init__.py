@@ -1,4 +1,4 @@
-"""Jet images: :class:`ImageSpec`, numpy and TensorFlow renderers, sparse and dense forms, centre crop.
+"""Jet images: :class:`ImageSpec`, numpy and TensorFlow renderers, sparse and dense forms.
 
 ``render`` (numpy, for dataset builders) and ``render_tf`` (TensorFlow, for input
 pipelines and serving) give the same images from the same constituents::
@@ -7,20 +7,21 @@ pipelines and serving) give the same images from the same constituents::
     sparse = render(batch, spec, sparse=True)     # SparseImages(index, values, count, n_outside)
     dense = densify(sparse, spec.npix)            # == render(batch, spec): [N, 40, 40, 3] float32
     image = densify_tf(index, values, count, 40)  # in a tf.data map, one record at a time
-    image = center_crop(image, spec.crop)         # after standardization (002 section 2.2)
+    prep = ImagePreparation(spec, standardize=True, pixel_mean=m, pixel_std=s, crop=32)  # a Keras layer:
+    model_input = prep(dense)                     # standardize, crop (002 section 2.2), colormap, resize
 
 Images are ``[N, npix, npix, C]``, axis 1 = eta, axis 2 = phi, binned like
 ``np.histogram2d`` over ``[-extent, extent]^2``; preprocessing and binning are
 described in :mod:`jettf.images.preprocess`, channels in :mod:`jettf.images.channels`.
-TensorFlow is imported only when ``render_tf`` or ``densify_tf`` is first used.
+TensorFlow and Keras are imported only when ``render_tf``, ``densify_tf`` or ``ImagePreparation``
+is first used.
 """
 
 from .channels import CHANNELS
-from .crop import center_crop
 from .render_numpy import SparseImages, densify, render
 from .spec import ImageSpec
 
-__all__ = ["ImageSpec", "CHANNELS", "render", "render_tf", "SparseImages", "densify", "densify_tf", "center_crop"]
+__all__ = ["ImageSpec", "CHANNELS", "render", "render_tf", "SparseImages", "densify", "densify_tf", "ImagePreparation"]
 
 
 def __getattr__(name):
@@ -28,4 +29,8 @@ def __getattr__(name):
         from . import render_tensorflow
 
         return getattr(render_tensorflow, name)
+    if name == "ImagePreparation":
+        from .preparation import ImagePreparation
+
+        return ImagePreparation
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,8 +36,9 @@ class ImageSpec:
             about the image centre so that axis points along +eta.
         flip: reflect phi -> -phi where needed so the half with more pt lies at phi > 0.
         normalize: ``None`` or ``"l1"`` (each channel divided by its sum over the image).
-        crop: ``None`` or the side of the centre crop the input pipeline applies after
-            standardization (:func:`jettf.images.center_crop`); rendering ignores it.
+
+    What a model does with the image afterwards (standardization, 002's crop, resizing) is
+    not part of the image: see :class:`jettf.images.ImagePreparation`.
     """
 
     npix: int
@@ -47,7 +48,6 @@ class ImageSpec:
     rotate: Optional[str] = None
     flip: bool = False
     normalize: Optional[str] = None
-    crop: Optional[int] = None
 
     def __post_init__(self):
         npix, extent, channels = self.npix, self.extent, self.channels
@@ -72,14 +72,8 @@ class ImageSpec:
         flip = False if self.flip is None else self.flip
         if not isinstance(flip, bool):
             raise ValueError(f"ImageSpec.flip: expected True, False or None, got {self.flip!r}")
-        crop = self.crop
-        if crop is not None and (
-            isinstance(crop, bool) or not isinstance(crop, numbers.Integral) or not 1 <= crop <= npix
-        ):
-            raise ValueError(f"ImageSpec.crop: expected None or an int in [1, npix={npix}], got {crop!r}")
         object.__setattr__(self, "npix", int(npix))
         object.__setattr__(self, "extent", float(extent))
-        object.__setattr__(self, "crop", None if crop is None else int(crop))
         object.__setattr__(self, "channels", tuple(channels))
         object.__setattr__(self, "flip", flip)
 
@@ -90,8 +84,15 @@ class ImageSpec:
 
     @property
     def shape(self) -> Tuple[int, int, int]:
-        """Rendered image shape ``(npix, npix, C)`` (before any crop)."""
+        """Rendered image shape ``(npix, npix, C)``."""
         return (self.npix, self.npix, self.n_channels)
+
+    def channel_units(self) -> list:
+        """The unit of each channel's pixel values, e.g. ``GeV``, or ``fraction of the image's pt`` with L1
+        normalization (000's pT_rel)."""
+        if self.normalize == "l1":
+            return [f"fraction of the image's {c}" for c in self.channels]
+        return [CHANNELS[c].unit for c in self.channels]
 
     @property
     def pixel_width(self) -> float:
@@ -153,11 +154,10 @@ class ImageSpec:
     def effnet_s(cls, npix: int = 40) -> "ImageSpec":
         """(pt, mass, energy) images over [-1.2, 1.2]^2 centred on the hardest constituent (002, section 2.2).
 
-        The crop keeps the central 80% (R ~ 0.96): 35 -> 28 and 40 -> 32 as in the paper.
+        002 then crops the standardized image to its central 80% (35 -> 28, 40 -> 32): the
+        training preset's ``crop=0.8`` (:class:`jettf.images.ImagePreparation`).
         """
-        return cls(
-            npix=npix, extent=1.2, channels=("pt", "mass", "energy"), center="hardest", crop=int(round(0.8 * npix))
-        )
+        return cls(npix=npix, extent=1.2, channels=("pt", "mass", "energy"), center="hardest")
 
     @classmethod
     def quark_gluon(cls) -> "ImageSpec":

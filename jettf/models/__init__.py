@@ -16,9 +16,19 @@ standardized inside the model by a ``Normalization`` layer named ``"global_featu
 ``global_std=`` to ``build``.
 
 Common ``build`` options: ``class_names`` (length n_classes; stored in the model and kept by ``.keras``
-save/load), ``seed`` (calls ``keras.utils.set_random_seed(seed)`` before building, so the same seed gives the
-same initial weights; note this also seeds Python, numpy and the backend globally), ``name`` (model name),
-``global_mean``/``global_std``. Architecture options are documented in each module's ``build_*`` function.
+save/load), ``feature_names`` (the global features' column names, stored likewise), ``seed`` (calls
+``keras.utils.set_random_seed(seed)`` before building, so the same seed gives the same initial weights; note
+this also seeds Python, numpy and the backend globally), ``name`` (model name), ``global_mean``/``global_std``.
+Architecture options are documented in each module's ``build_*`` function.
+
+Jet taggers: ``build(..., preparation=ImagePreparation(...), flips="both")`` puts the image preparation layer
+(:class:`jettf.images.ImagePreparation`: densify, standardize, crop, colormap, resize) and 002's random flips
+(Keras ``RandomFlip`` layers named ``flip_eta`` / ``flip_phi``, active only in training) in front of the
+architecture. The model then takes the rendered image ``[N, npix, npix, C]`` in physical units (the
+ImageSpec's) and carries everything it needs to read it::
+
+    >>> prep = ImagePreparation.from_dataset(info, standardize=True, crop=0.8)
+    >>> tagger = zoo.build("effnet_s", 2, preparation=prep, flips="both", preset="S0")
 
 Models built here use public Keras 3 APIs only and run on the TensorFlow and the JAX backend. The custom layers
 (``jettf.models.layers``) are registered under the package name ``"jettf"``: ``import jettf.models`` before
@@ -38,6 +48,10 @@ from .heads import GLOBAL_NORM_NAME, LOGITS_NAME, OUTPUT_NAME, default_class_nam
 
 __all__ = [
     "build",
+    "find_layer",
+    "architecture",
+    "count_params",
+    "FLIP_MODES",
     "available",
     "info",
     "register",
@@ -64,6 +78,11 @@ class ModelInfo:
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
+
+#: Random flips (002 section 2.2: along eta, phi or both, each axis independently with probability 1/2).
+FLIP_MODES = {None: (), "none": (), "eta": ("eta",), "phi": ("phi",), "both": ("eta", "phi")}
+#: Keras RandomFlip modes: image axis 1 (rows) is eta ("vertical"), axis 2 (columns) is phi ("horizontal").
+_FLIP_LAYERS = {"eta": "vertical", "phi": "horizontal"}
 
 
 def register(name: str, builder: Callable[..., keras.Model], *, input_kind="image", paper="", description=""):
@@ -97,15 +116,27 @@ def _jsonable(value):
         return repr(value)
 
 
-def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 0, **options) -> keras.Model:
+def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 0, *, preparation=None,
+          flips=None, **options) -> keras.Model:
     """Build the registered model ``name`` with a softmax over ``n_classes`` (>= 2; binary = 2).
 
     ``input_shape`` excludes the batch axis: ``(H, W, C)`` for image models, ``(M, 4)`` for ``pfn``/``efn``;
-    ``None`` takes the architecture's default (its paper's input). ``n_global_features`` > 0 adds the
-    ``global_features`` input fused after the backbone's pooling / flatten layer. See the module docstring for
-    the common options and each ``build_<name>`` for the architecture options.
+    ``None`` takes the architecture's default (its paper's input), or the prepared image's shape when a
+    ``preparation`` layer is given. ``n_global_features`` > 0 adds the ``global_features`` input fused after
+    the backbone's pooling / flatten layer. ``preparation`` (an :class:`jettf.images.ImagePreparation`) and
+    ``flips`` (``"eta"``, ``"phi"``, ``"both"``) make a tagger that takes rendered images (module docstring).
+    See the module docstring for the common options and each ``build_<name>`` for the architecture options.
     """
     spec = info(name)
+    if flips not in FLIP_MODES:
+        raise ValueError(f"flips={flips!r}: expected one of {[m for m in FLIP_MODES if m]} or None")
+    if (preparation is not None or FLIP_MODES[flips]) and spec.input_kind != "image":
+        raise ValueError(f"model {name!r} takes constituents; preparation= and flips= are for image models")
+    if preparation is not None:
+        prepared = tuple(preparation.output_image_shape)
+        if input_shape is not None and tuple(input_shape) != prepared:
+            raise ValueError(f"input_shape={tuple(input_shape)} differs from the prepared image's {prepared}")
+        input_shape = prepared
     n_classes = int(n_classes)
     if n_classes < 2:
         raise ValueError(
@@ -119,6 +150,9 @@ def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 
         raise ValueError(f"class_names={class_names}: expected {n_classes} names, one per class")
     if len(set(class_names)) != n_classes:
         raise ValueError(f"class_names={class_names}: names must be unique")
+    feature_names = options.pop("feature_names", None)
+    if feature_names is not None and len(feature_names) != int(n_global_features):
+        raise ValueError(f"feature_names: {len(feature_names)} names for n_global_features={n_global_features}")
     seed = options.pop("seed", None)
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
@@ -126,9 +160,12 @@ def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 
         "architecture": name,
         "n_classes": n_classes,
         "n_global_features": int(n_global_features),
+        "feature_names": None if feature_names is None else [str(f) for f in feature_names],
         "input_kind": spec.input_kind,
         "seed": seed,
         "options": _jsonable(options),
+        "preparation": None if preparation is None else _jsonable(preparation.describe()),
+        "flips": FLIP_MODES[flips],
     }
     model = spec.builder(
         n_classes,
@@ -141,13 +178,59 @@ def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 
     # Record the resolved input shape (defaults depend on options, e.g. effnet_s presets).
     head = model.get_layer(OUTPUT_NAME)
     head.metadata["input_shape"] = [d for d in model.input[spec.input_kind].shape[1:]]
-    return model
+    if preparation is None and not FLIP_MODES[flips]:
+        return model
+    return _tagger(model, preparation, FLIP_MODES[flips], int(n_global_features), seed)
+
+
+def _tagger(model: keras.Model, preparation, flips, n_global_features: int, seed) -> keras.Model:
+    """``model`` behind the preparation layer and random flips: it takes the rendered image."""
+    from .heads import make_inputs
+
+    raw_shape = preparation.input_shape_dense if preparation is not None else model.input["image"].shape[1:]
+    inputs = make_inputs(raw_shape, n_global_features, kind="image")
+    x = inputs["image"] if preparation is None else preparation(inputs["image"])
+    for i, axis in enumerate(flips):
+        x = keras.layers.RandomFlip(_FLIP_LAYERS[axis], seed=None if seed is None else int(seed) + i,
+                                    name=f"flip_{axis}")(x)
+    return keras.Model(inputs, model({**inputs, "image": x}), name=f"{model.name}_tagger")
+
+
+def find_layer(model: keras.Model, name: str):
+    """The first layer called ``name`` in ``model`` or its nested models (depth-first), or ``ValueError``."""
+    for layer in model.layers:
+        if layer.name == name:
+            return layer
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            try:
+                return find_layer(layer, name)
+            except ValueError:
+                continue
+    raise ValueError(f"model {model.name!r} has no layer {name!r}")
+
+
+def architecture(model: keras.Model) -> keras.Model:
+    """The architecture inside a tagger (the model itself when it has no preparation in front)."""
+    if any(layer.name == OUTPUT_NAME for layer in model.layers):
+        return model
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    found = [m for m in inner if any(layer.name == OUTPUT_NAME for layer in m.layers)]
+    if len(found) != 1:
+        raise ValueError(f"model {model.name!r}: expected one zoo architecture inside, found {[m.name for m in found]}")
+    return found[0]
+
+
+def count_params(model: keras.Model) -> int:
+    """Parameters of the architecture, as the papers count them (Keras' count: BatchNorm statistics included;
+    the image preparation's mean/std images and flips left out)."""
+    return int(architecture(model).count_params())
 
 
 def model_class_names(model: keras.Model) -> list[str]:
     """Class names stored in a zoo model's output layer (survive ``.keras`` save/load)."""
     try:
-        layer = model.get_layer(OUTPUT_NAME)
+        layer = find_layer(model, OUTPUT_NAME)
     except ValueError:
         raise ValueError(f"model {model.name!r} has no layer {OUTPUT_NAME!r}; not built by jettf.models") from None
     names = getattr(layer, "class_names", None)
@@ -158,7 +241,7 @@ def model_class_names(model: keras.Model) -> list[str]:
 
 def model_metadata(model: keras.Model) -> dict:
     """The build record (architecture, options, resolved input shape, ...) stored with the model."""
-    return dict(getattr(model.get_layer(OUTPUT_NAME), "metadata", {}) or {})
+    return dict(getattr(find_layer(model, OUTPUT_NAME), "metadata", {}) or {})
 
 
 def adapt_normalization(model: keras.Model, global_features=None, image=None) -> keras.Model:
@@ -174,7 +257,7 @@ def adapt_normalization(model: keras.Model, global_features=None, image=None) ->
         if values is None:
             continue
         try:
-            layer = model.get_layer(layer_name)
+            layer = find_layer(model, layer_name)
         except ValueError:
             raise ValueError(f"model {model.name!r} has no layer {layer_name!r} to adapt") from None
         if getattr(layer, "input_mean", None) is not None:

@@ -7,7 +7,6 @@ Layout (TF-Serving's: a model base directory holding integer versions)::
         saved_model.pb         graph with the signatures below
         variables/             the trained weights
         assets/jettf_model.json  machine-readable metadata (class names, specs, signatures, metrics)
-        assets/preprocessing.npz per-pixel mean/std (standardized runs), to prepare serving_default images
         model_card.md          the same for people, with how to query it
         fingerprint.pb
 
@@ -19,14 +18,11 @@ Signatures (outputs of both: ``probabilities`` float32 ``[N, n_classes]``, the
 softmax in :attr:`class_names` order, and ``class_ids`` int64 ``[N]``, its argmax):
 
 ``serving_default``
-    the model's own inputs, prepared as in training: ``image`` float32
-    ``[N, H, W, C]`` (standardized with the training split's per-pixel mean and
-    std, centre-cropped, ... exactly :func:`jettf.data.pipeline.prepare_dense_tf`
-    without flips), plus ``global_features`` float32 ``[N, F]`` (raw values; the
-    model standardizes them) when the model fuses global features. A run trained
-    with ``densify="device"`` (sparse pixels in, :class:`jettf.data.SparseImagePrep`
-    as its first layer) is served with the same dense ``image`` input: the sparse
-    form is a training-time transfer optimisation, not an interface. Particle
+    the bare model (``model.keras``, the tagger): ``image`` float32 ``[N, npix, npix, C]``
+    as rendered with the run's ImageSpec (physical units, e.g. pt in GeV or pT_rel; no
+    standardization: the model's first layer, :class:`jettf.images.ImagePreparation`,
+    standardizes, crops and resizes it), plus ``global_features`` float32 ``[N, F]`` (raw
+    values; the model standardizes them) when the model fuses global features. Particle
     models (``pfn``, ``efn``) take ``constituents`` ``[N, M, 4]`` here.
 
 ``from_constituents``
@@ -35,8 +31,8 @@ softmax in :attr:`class_names` order, and ``class_ids`` int64 ``[N]``, its argma
     jet's constituents, as the training images were rendered from all of them)
     and ``jet`` float32 ``[N, 4]`` (pt [GeV], eta, phi [rad], mass [GeV]; the jet
     axis centres the image). The graph renders the image with
-    :func:`jettf.images.render_tf` and the run's ImageSpec, applies the run's
-    preparation and calls the model. Channels that need charges add ``pid`` int32
+    :func:`jettf.images.render_tf` and the ImageSpec the model carries, and calls the
+    model: ``render_tf -> model``, nothing rebuilt from the run's configuration. Channels that need charges add ``pid`` int32
     ``[N, M]`` (PDG ids). Of the global features, the jet kinematics and
     ``n_constituents`` are computed in the graph; the substructure observables
     (N-subjettiness, ECF series, EFPs) need fastjet-contrib, so the signature takes
@@ -44,8 +40,9 @@ softmax in :attr:`class_names` order, and ``class_ids`` int64 ``[N]``, its argma
     in the column order listed in the metadata and the model card.
 
 Every signature checks its inputs in the graph (rank, fixed dimensions, equal
-batch sizes, finite values, pt >= 0) and fails with a message naming the input,
-never with a silently wrong answer.
+batch sizes, finite values, pt >= 0; from_constituents also a jet pt > 0 and at least one
+constituent per jet) and fails with a message naming the input, never with a silently
+wrong answer.
 
 Backends: the export runs on Keras' TensorFlow backend. ``model.keras`` files are
 backend-independent, so a run trained with ``KERAS_BACKEND=jax`` exports the same
@@ -66,7 +63,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["export_run", "main", "METADATA_FILE", "MODEL_CARD_FILE", "PREPROCESSING_FILE", "SIGNATURES",
+__all__ = ["export_run", "main", "METADATA_FILE", "MODEL_CARD_FILE", "SIGNATURES",
            "IN_GRAPH_FEATURES", "METADATA_FORMAT"]
 
 SERVING_DEFAULT = "serving_default"
@@ -78,9 +75,6 @@ METADATA_FILE = "jettf_model.json"
 #: Human-readable card in the version directory (TF-Serving ignores files it does not know).
 MODEL_CARD_FILE = "model_card.md"
 METADATA_FORMAT = "jettf-serving/1"
-#: Per-pixel ``pixel_mean`` / ``pixel_std`` (std 0 already replaced by 1) in ``assets/``, for clients that
-#: prepare ``serving_default`` images themselves; the graph holds the same arrays.
-PREPROCESSING_FILE = "preprocessing.npz"
 #: Global features the ``from_constituents`` graph computes from its inputs (FeatureSpec names).
 IN_GRAPH_FEATURES = {
     "jet_pt": "jet[:, 0]",
@@ -117,20 +111,24 @@ def _require_tensorflow_backend():
 # ----------------------------------------------------------------------------- plan
 @dataclasses.dataclass
 class _Plan:
-    """What an export of one run contains (no TensorFlow objects)."""
+    """What an export of one run contains: read from the tagger itself (no TensorFlow objects but the model)."""
 
     run_dir: Path
-    config: dict
+    config: dict  # config.json: {"config": TrainConfig values, "resolved": ...}, for the model card only
     metrics: dict
+    model: object  # the tagger (model.keras)
     input_kind: str  # "image" or "constituents"
-    image_spec: object  # ImageSpec or None
-    prep: object  # ImagePrep (densify="host") or None
+    preparation: object  # the tagger's ImagePreparation layer, or None
     feature_names: list
     in_graph: list  # features computed in from_constituents
     external: list  # features from_constituents takes as substructure_features
     needs_pid: bool
     class_names: list
     model_input_shape: tuple  # non-batch shape of the primary model input (dims may be None)
+
+    @property
+    def image_spec(self):
+        return None if self.preparation is None else self.preparation.image_spec
 
     @property
     def uses_features(self) -> bool:
@@ -141,7 +139,12 @@ class _Plan:
         kind, shape = self.input_kind, [-1] + [(-1 if d is None else int(d)) for d in self.model_input_shape]
         serve = {}
         if kind == "image":
-            serve["image"] = {"dtype": "float32", "shape": shape, "doc": _image_doc(self)}
+            spec = self.image_spec
+            units = ", ".join(f"{c} [{u}]" for c, u in zip(spec.channels, spec.channel_units()))
+            serve["image"] = {"dtype": "float32", "shape": shape,
+                              "doc": f"the jet image as rendered with the ImageSpec ({units}; axis 1 = eta, axis 2 = "
+                                     "phi), before any standardization: the model prepares it itself",
+                              "columns": list(spec.channels)}
         else:
             serve["constituents"] = {"dtype": "float32", "shape": shape,
                                      "doc": "constituents (pt [GeV], eta, phi [rad], energy [GeV]), zero-padded",
@@ -153,9 +156,9 @@ class _Plan:
         raw = {
             "constituents": {"dtype": "float32", "shape": [-1, -1, 4], "columns": ["pt", "eta", "phi", "energy"],
                              "doc": "all constituents of each jet: pt [GeV], eta, phi [rad], energy [GeV]; "
-                                    "zero-padded (pt = 0 marks padding); any M"},
+                                    "zero-padded (pt = 0 marks padding); any M; at least one per jet"},
             "jet": {"dtype": "float32", "shape": [-1, 4], "columns": ["pt", "eta", "phi", "mass"],
-                    "doc": "jet pt [GeV], eta, phi [rad], mass [GeV]; (eta, phi) is the image axis"},
+                    "doc": "jet pt [GeV] (> 0), eta, phi [rad], mass [GeV]; (eta, phi) is the image axis"},
         }
         if self.needs_pid:
             raw["pid"] = {"dtype": "int32", "shape": [-1, -1],
@@ -169,125 +172,50 @@ class _Plan:
         return {SERVING_DEFAULT: serve, FROM_CONSTITUENTS: raw}
 
 
-def _image_doc(plan) -> str:
-    p = plan.prep
-    steps = []
-    if p.standardize:
-        steps.append(f"standardized per pixel, (x - pixel_mean) / pixel_std from assets/{PREPROCESSING_FILE}")
-    if p.crop is not None and p.crop != p.npix:
-        steps.append(f"centre-cropped {p.npix} -> {p.crop}")
-    if p.to_rgb:
-        steps.append(f"to RGB ({p.to_rgb})")
-    if p.resize:
-        steps.append(f"resized to {p.resize}")
-    how = ", ".join(steps) or "as rendered (no preparation)"
-    return f"jet image rendered with the ImageSpec, {how}; axis 1 = eta, axis 2 = phi"
-
-
 def _plan(run_dir) -> _Plan:
-    from jettf.data.pipeline import ImagePrep
-    from jettf.features import FeatureSpec
-    from jettf.images import ImageSpec
+    """Everything an export needs, from the run's ``model.keras`` (the tagger carries its preparation)."""
+    import jettf.models as zoo
     from jettf.images.channels import needs_charge
+    from jettf.training import load_tagger
     from jettf.training.run_dir import RunDir
 
     run = RunDir(run_dir)
     config = run.read_config()
-    where = run.config_path
-    if config.get("seed_dirs"):
-        raise ValueError(f"{run.path}: a multi-seed run (seed_dirs {config['seed_dirs']}); export one seed's "
-                         f"directory, e.g. {run.path / config['seed_dirs'][0]}")
-    for key in ("model", "class_names", "inputs"):
-        if key not in config:
-            raise ValueError(f"{where}: field {key!r} missing; expected a config written by jettf.train")
-    if not run.model_path.exists():
-        raise FileNotFoundError(f"{run.model_path}: no such file; the run has not finished (resume it with "
-                                f"`python -m jettf.train --resume {run.path}`)")
-    inputs = list(config["inputs"])
-    kind = "constituents" if "constituents" in inputs else "image"
-    image_spec = prep = None
-    needs_pid = False
+    seed_dirs = config["resolved"].get("seed_dirs")
+    if seed_dirs:
+        raise ValueError(f"{run.path}: a multi-seed run (seed_dirs {seed_dirs}); export one seed's "
+                         f"directory, e.g. {run.path / seed_dirs[0]}")
+    _require_tensorflow_backend()
+    model = load_tagger(run.path)
+    inputs = {t.name.split(":")[0]: t for t in model.inputs}
+    kind = "image" if "image" in inputs else "constituents"
+    if kind not in inputs:
+        raise ValueError(f"{run.model_path}: the model's inputs are {sorted(inputs)}; expected 'image' or "
+                         "'constituents' (not a jettf tagger)")
+    preparation = None
     if kind == "image":
-        if not config.get("image_spec") or not config.get("image_prep"):
-            raise ValueError(f"{where}: an image model's config needs 'image_spec' and 'image_prep'")
-        image_spec = ImageSpec.from_dict(config["image_spec"])
-        desc = dict(config["image_prep"])
-        mean = std = None
-        if desc.get("standardize"):
-            if not run.preprocessing_path.exists():
-                raise FileNotFoundError(f"{run.preprocessing_path}: no such file; the run standardizes images "
-                                        "(image_prep.standardize) and needs its pixel_mean/pixel_std")
-            with np.load(run.preprocessing_path) as npz:
-                missing = [k for k in ("pixel_mean", "pixel_std") if k not in npz]
-                if missing:
-                    raise ValueError(f"{run.preprocessing_path}: arrays {missing} missing; expected pixel_mean "
-                                     "and pixel_std")
-                mean = np.asarray(npz["pixel_mean"], np.float32)
-                std = np.asarray(npz["pixel_std"], np.float32)
-            if mean.shape != image_spec.shape or std.shape != image_spec.shape:
-                raise ValueError(f"{run.preprocessing_path}: pixel_mean/pixel_std have shapes {mean.shape}/"
-                                 f"{std.shape}; expected the ImageSpec's {image_spec.shape}")
-            std = np.where(std > 0, std, 1.0).astype(np.float32)  # as jettf.data.image_prep
-        fields = {f.name for f in dataclasses.fields(ImagePrep)} - {"mean", "std", "densify"}
-        prep = ImagePrep(**{k: v for k, v in desc.items() if k in fields}, densify="host", mean=mean, std=std)
-        needs_pid = needs_charge(image_spec.channels)
-        model_shape = tuple(prep.output_shape)
-    else:
-        model_shape = (None, 4)
-    feature_names = list(config.get("feature_names") or []) if "global_features" in inputs else []
-    if "global_features" in inputs and not feature_names:
-        raise ValueError(f"{where}: inputs include 'global_features' but 'feature_names' is empty")
-    if feature_names and config.get("feature_spec"):
-        spec_names = FeatureSpec.from_dict(config["feature_spec"]).names()
-        if spec_names != feature_names:
-            raise ValueError(f"{where}: feature_names differ from feature_spec.names(); the config is inconsistent")
+        try:
+            preparation = zoo.find_layer(model, "image_preparation")
+        except ValueError:
+            raise ValueError(f"{run.model_path}: an image model without an ImagePreparation layer; it cannot "
+                             "render its own input from constituents (train it with jettf.train)") from None
+    feature_names = []
+    if "global_features" in inputs:
+        feature_names = list(zoo.model_metadata(model).get("feature_names") or [])
+        if len(feature_names) != int(inputs["global_features"].shape[-1]):
+            raise ValueError(f"{run.model_path}: the model takes {inputs['global_features'].shape[-1]} global "
+                             f"features but names {len(feature_names)}")
+    class_names = zoo.model_class_names(model)
+    expected = config["resolved"].get("class_names")
+    if expected and expected != class_names:
+        raise ValueError(f"{run.model_path}: the model's class names {class_names} differ from config.json's "
+                         f"{expected}")
     in_graph = [n for n in feature_names if n in IN_GRAPH_FEATURES]
     external = [n for n in feature_names if n not in IN_GRAPH_FEATURES]
     metrics = run.read_metrics() if run.metrics_path.exists() else {}
-    return _Plan(run.path, config, metrics, kind, image_spec, prep, feature_names, in_graph, external, needs_pid,
-                 list(config["class_names"]), model_shape)
-
-
-# ----------------------------------------------------------------------------- model
-def _load_model(plan: _Plan):
-    """The run's Keras model taking the dense/primary inputs (a device-densify wrapper is unwrapped)."""
-    keras = _require_tensorflow_backend()
-    import jettf.models as zoo  # registers the zoo's custom layers
-    from jettf.data.layers import SparseImagePrep  # registered on import
-
-    path = plan.run_dir / "model.keras"
-    model = keras.models.load_model(path, compile=False)
-    if any(isinstance(layer, SparseImagePrep) for layer in model.layers):
-        inner = [layer for layer in model.layers if isinstance(layer, keras.Model)
-                 and any(sub.name == zoo.OUTPUT_NAME for sub in layer.layers)]
-        if len(inner) != 1:
-            raise ValueError(f"{path}: a SparseImagePrep-wrapped model should hold exactly one zoo model; "
-                             f"found {[m.name for m in inner]}")
-        model = inner[0]
-    names = {t.name.split(":")[0]: t for t in model.inputs}
-    expected = {plan.input_kind} | ({"global_features"} if plan.uses_features else set())
-    if set(names) != expected:
-        raise ValueError(f"{path}: the model's inputs are {sorted(names)}; config.json's inputs say {sorted(expected)}")
-    shape = tuple(names[plan.input_kind].shape[1:])
-    if len(shape) != len(plan.model_input_shape) or any(
-            a is not None and b is not None and int(a) != int(b) for a, b in zip(shape, plan.model_input_shape)):
-        raise ValueError(f"{path}: the model's {plan.input_kind!r} input has shape {shape}; the run's preparation "
-                         f"gives {plan.model_input_shape}")
-    if plan.input_kind == "constituents":
-        plan.model_input_shape = shape
-    if plan.uses_features and int(names["global_features"].shape[-1]) != len(plan.feature_names):
-        raise ValueError(f"{path}: global_features input has {names['global_features'].shape[-1]} columns; "
-                         f"config.json lists {len(plan.feature_names)} feature_names")
-    try:
-        stored = zoo.model_class_names(model)
-    except ValueError:
-        stored = None
-    if stored is not None and stored != plan.class_names:
-        raise ValueError(f"{path}: the model's class names {stored} differ from config.json's {plan.class_names}")
-    n_out = int(model.outputs[0].shape[-1])
-    if n_out != len(plan.class_names):
-        raise ValueError(f"{path}: the model has {n_out} outputs for {len(plan.class_names)} class names")
-    return model
+    return _Plan(run.path, config, metrics, model, kind, preparation, feature_names, in_graph, external,
+                 preparation is not None and needs_charge(preparation.image_spec.channels), class_names,
+                 tuple(inputs[kind].shape[1:]))
 
 
 # ----------------------------------------------------------------------------- graph
@@ -355,16 +283,15 @@ def _named_function(names, body, specs):
     return tf.function(fn, input_signature=specs, autograph=False)
 
 
-def build_functions(plan: _Plan, model) -> dict:
-    """``{signature: tf.function}`` for the run's model (see the module docstring)."""
+def build_functions(plan: _Plan) -> dict:
+    """``{signature: tf.function}`` for the run's tagger (see the module docstring)."""
     import tensorflow as tf
 
-    from jettf.data.pipeline import prepare_dense_tf
     from jettf.images import render_tf
     from jettf.images.channels import CHARGED_PIDS
 
     docs = plan.signature_inputs()
-    kind = plan.input_kind
+    kind, model = plan.input_kind, plan.model
 
     def call_model(primary, features):
         x = {kind: primary}
@@ -380,13 +307,21 @@ def build_functions(plan: _Plan, model) -> dict:
         t = _validate(FROM_CONSTITUENTS, t, docs[FROM_CONSTITUENTS])
         c, jet = t["constituents"], t["jet"]
         pt, eta, phi, energy = tf.unstack(c, num=4, axis=-1)
+        physical = [
+            tf.debugging.assert_positive(jet[:, 0], message=f"{FROM_CONSTITUENTS}: a jet has pt <= 0 in input 'jet' "
+                                         "(column 0 is the jet pt in GeV and must be > 0)"),
+            tf.debugging.assert_equal(tf.reduce_all(tf.reduce_any(pt > 0, axis=1)), True,
+                                      message=f"{FROM_CONSTITUENTS}: a jet has no constituents (every row of "
+                                              "'constituents' has pt = 0); send at least one per jet"),
+        ]
+        with tf.control_dependencies(physical):
+            pt = tf.identity(pt)
         if kind == "image":
             charge = None
             if plan.needs_pid:
                 pdg = tf.abs(t["pid"])[..., None]
                 charge = tf.cast(tf.reduce_any(tf.equal(pdg, tf.constant(CHARGED_PIDS, tf.int32)), -1), tf.float32)
-            dense = render_tf(pt, eta, phi, energy, None, jet[:, 1], jet[:, 2], plan.image_spec, charge=charge)
-            primary = prepare_dense_tf(dense, plan.prep)
+            primary = render_tf(pt, eta, phi, energy, None, jet[:, 1], jet[:, 2], plan.image_spec, charge=charge)
         else:
             primary = _fit_constituents(c, plan.model_input_shape[0])
         features = None
@@ -417,55 +352,47 @@ def _fit_constituents(c, m):
 
 
 # ----------------------------------------------------------------------------- metadata
-def _metadata(plan: _Plan, model, version: int, name: str) -> dict:
+def _metadata(plan: _Plan, version: int, name: str) -> dict:
     import importlib.metadata as md
 
     import keras
     import tensorflow as tf
 
+    import jettf.models as zoo
     from jettf import __version__
-
     from jettf.features import FeatureSpec
 
-    config, metrics = plan.config, plan.metrics
+    settings, resolved, metrics = plan.config["config"], plan.config["resolved"], plan.metrics
     docs = plan.signature_inputs()
     test = dict(metrics.get("test") or {})
-    try:
-        import jettf.models as zoo
-
-        build_record = zoo.model_metadata(model)
-    except ValueError:
-        build_record = {}
-    feature_spec = config.get("feature_spec") if plan.uses_features else None
+    feature_spec = resolved.get("feature_spec") if plan.uses_features else None
     return {
         "format": METADATA_FORMAT,
         "name": name,
         "version": version,
         "class_names": plan.class_names,
-        "task": config.get("task"),
-        "signal_class": config.get("signal") if config.get("task") == "binary" else None,
+        "task": settings.get("task"),
+        "signal_class": settings.get("signal") if settings.get("task") == "binary" else None,
         "model": {
-            "architecture": config["model"],
-            "options": config.get("model_options") or {},
-            "build": build_record,
+            "architecture": settings.get("model"),
+            "options": settings.get("model_options") or {},
+            "build": zoo.model_metadata(plan.model),
             "input_kind": plan.input_kind,
-            "params": int(model.count_params()),
-            "trained_with_backend": (config.get("accelerator") or {}).get("backend"),
-            "trained_densify": (config.get("image_prep") or {}).get("densify"),
+            "params": zoo.count_params(plan.model),
+            "trained_with_backend": (resolved.get("accelerator") or {}).get("backend"),
         },
         "image_spec": plan.image_spec.to_dict() if plan.image_spec is not None else None,
         "image_spec_fingerprint": plan.image_spec.fingerprint() if plan.image_spec is not None else None,
-        "image_prep": None if plan.prep is None else {
-            **plan.prep.describe(), "densify": "served dense (image input)", "flips": "none at inference",
-            "standardization": (f"(x - pixel_mean) / pixel_std per pixel, training split; arrays in "
-                                f"assets/{PREPROCESSING_FILE} and in the graph") if plan.prep.standardize else None},
+        "preparation": None if plan.preparation is None else {
+            **plan.preparation.describe(), "flips": "training only (Keras RandomFlip layers)",
+            "where": "inside the model: serving_default takes the image as rendered"},
         "feature_spec": feature_spec,
         "feature_spec_fingerprint": FeatureSpec.from_dict(feature_spec).fingerprint() if feature_spec else None,
         "feature_names": plan.feature_names,
         "features_computed_in_graph": list(plan.in_graph),
         "features_as_input": plan.external,
-        "dataset": config.get("dataset"),
-        "dataset_fingerprint": config.get("dataset_fingerprint"),
+        "dataset": resolved.get("dataset"),
+        "dataset_fingerprint": resolved.get("dataset_fingerprint"),
         "metrics": {
             "test": test,
             "folds_summary": metrics.get("folds_summary") or {},
@@ -480,7 +407,7 @@ def _metadata(plan: _Plan, model, version: int, name: str) -> dict:
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "tensorflow_serving_api": _version(md, "tensorflow-serving-api"),
-            "training_versions": config.get("versions") or {},
+            "training_versions": resolved.get("versions") or {},
         },
     }
 
@@ -536,12 +463,14 @@ def _model_card(meta: dict) -> str:
         lines += ["", "Computed in the graph from `jet` and `constituents`: "
                   + ", ".join(f"`{n}` ({IN_GRAPH_FEATURES[n]})" for n in meta["features_computed_in_graph"]) + "."]
     if meta["image_spec"] is not None:
-        spec, prep = meta["image_spec"], meta["image_prep"]
+        spec, prep = meta["image_spec"], meta["preparation"]
         lines += ["", "## Image", "",
                   f"ImageSpec (fingerprint `{meta['image_spec_fingerprint']}`): `{json.dumps(spec, sort_keys=True)}`.",
-                  f"Preparation (`serving_default` expects it done, `from_constituents` does it): standardize="
-                  f"{prep['standardize']}, crop={prep['crop']}, to_rgb={prep['to_rgb']}, resize={prep['resize']}; "
-                  "no flips. `from_constituents` renders from *all* the constituents sent (training images used "
+                  f"`serving_default` takes the image as rendered with this spec (physical units); the model prepares "
+                  f"it itself (its first layer, ImagePreparation): standardize={prep['standardize']}"
+                  + (f" (std floor {prep['std_floor']} of the channel's largest pixel std)" if prep["standardize"] else "")
+                  + f", crop={prep['crop']}, colormap={prep['colormap']}, resize={prep['resize']}; random flips only in "
+                  "training. `from_constituents` renders from *all* the constituents sent (training images used "
                   "every constituent of the jet), pt = 0 rows are padding."]
     first = next(iter(meta["signatures"][FROM_CONSTITUENTS]["inputs"]))
     lines += [
@@ -621,10 +550,9 @@ def export_run(run_dir, out=None, version: Optional[int] = None, log=print) -> P
                               f"the next one, {_next_version(base)})")
     import tensorflow as tf
 
-    model = _load_model(plan)
-    functions = build_functions(plan, model)
+    functions = build_functions(plan)
     concrete = {name: fn.get_concrete_function() for name, fn in functions.items()}
-    meta = _metadata(plan, model, version, base.resolve().name)
+    meta = _metadata(plan, version, base.resolve().name)
 
     root = tf.Module()
     for name, fn in functions.items():
@@ -640,10 +568,6 @@ def export_run(run_dir, out=None, version: Optional[int] = None, log=print) -> P
         meta_path = Path(scratch) / METADATA_FILE
         meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         root.metadata_file = tf.saved_model.Asset(str(meta_path))
-        if plan.prep is not None and plan.prep.standardize:
-            prep_path = Path(scratch) / PREPROCESSING_FILE
-            np.savez(prep_path, pixel_mean=plan.prep.mean, pixel_std=plan.prep.std)
-            root.preprocessing_file = tf.saved_model.Asset(str(prep_path))
         with atomic_path(target, overwrite=False) as tmp:
             tf.saved_model.save(root, str(tmp), signatures=concrete)
             (tmp / MODEL_CARD_FILE).write_text(_model_card(meta))
@@ -652,10 +576,12 @@ def export_run(run_dir, out=None, version: Optional[int] = None, log=print) -> P
 
 
 # ----------------------------------------------------------------------------- CLI
-def main(argv=None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+PROG = "python -m jettf.export"
+
+
+def _main(argv) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m jettf.export",
+        prog=PROG, epilog="--debug: show tracebacks",
         description="Export a jettf training run as a TF-Serving SavedModel (MODEL/VERSION/ layout) with the "
                     "signatures serving_default and from_constituents, metadata and a model card.")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished `python -m jettf.train` run directory")
@@ -663,15 +589,18 @@ def main(argv=None) -> int:
     p.add_argument("--version", type=int, help="integer version (default: next free; never overwrites)")
     args = p.parse_args(argv)
     if "keras" not in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        print(f"jettf.export: KERAS_BACKEND={os.environ['KERAS_BACKEND']} ignored; SavedModels are written with "
+        print(f"{PROG}: KERAS_BACKEND={os.environ['KERAS_BACKEND']} ignored; SavedModels are written with "
               "the TensorFlow backend (model.keras is backend-independent)", file=sys.stderr)
-    try:
-        target = export_run(args.run_dir, args.out, args.version, log=lambda m: print(m, file=sys.stderr))
-    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as err:
-        print(f"jettf.export: error: {err}", file=sys.stderr)
-        return 2
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+    target = export_run(args.run_dir, args.out, args.version, log=lambda m: print(m, file=sys.stderr))
     print(target)
     return 0
+
+
+def main(argv=None) -> int:
+    from jettf.cli import run_command
+
+    return run_command(PROG, _main, argv)
 
 
 if __name__ == "__main__":

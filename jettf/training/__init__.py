@@ -1,8 +1,8 @@
 """Training, evaluation and run directories (``python -m jettf.train``).
 
-:func:`load_run` is how other tools (explain, export) read a finished run:
-the model that takes dense images, the resolved configuration, and a split's
-jets as the model sees them.
+:func:`load_run` is how other tools (evaluate, explain, export) read a finished run: the tagger
+(which takes rendered images in physical units and prepares them itself), the run's configuration,
+and a split's jets as rendered, never built or generated on the way.
 """
 
 from __future__ import annotations
@@ -11,69 +11,83 @@ from typing import Optional
 
 import numpy as np
 
+from jettf.training.config import TrainConfig
 from jettf.training.run_dir import RunDir
 
-__all__ = ["RunDir", "load_run", "dense_image_model"]
+__all__ = ["RunDir", "TrainConfig", "load_run", "load_tagger", "run_dataset"]
 
 
-def dense_image_model(model):
-    """The model that takes a dense ``image``: unwraps :func:`jettf.data.wrap_model`'s device-densify front end."""
+def load_tagger(run_dir):
+    """The run's ``model.keras`` (the tagger), with a clear error when the run has not finished."""
     import keras
 
-    if "image_index" not in {t.name.split(":")[0] for t in model.inputs}:
-        return model
-    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    if len(inner) != 1:
-        raise ValueError(f"model {model.name!r}: expected one wrapped image model, found {len(inner)}")
-    return inner[0]
+    import jettf.images.preparation  # noqa: F401 - registers ImagePreparation for loading
+    import jettf.models  # noqa: F401 - registers the custom layers for loading
+
+    run = RunDir(run_dir)
+    if not run.model_path.exists():
+        raise FileNotFoundError(f"{run.model_path}: no such file; the run has not finished (resume it with "
+                                f"`python -m jettf.train --resume {run.path}`)")
+    return keras.models.load_model(run.model_path)
+
+
+def run_dataset(run_dir, dataset: Optional[str] = None, data_dir: Optional[str] = None):
+    """``(config, TrainingData)`` of a run on its own dataset or on ``dataset`` (same classes); never builds one."""
+    import jettf.data as jd
+    from jettf.training.trainer import prepare_data
+
+    run = RunDir(run_dir)
+    document = run.read_config()
+    if document["resolved"].get("seed_dirs"):
+        raise ValueError(f"{run.path}: a multi-seed run; use one seed's directory, e.g. "
+                         f"{run.path / document['resolved']['seed_dirs'][0]}")
+    config = run.read_train_config()
+    info = jd.load_info(dataset or config.dataset, data_dir or config.data_dir)
+    data = prepare_data(config, info)
+    expected = document["resolved"].get("class_names")
+    if expected and data.class_names != expected:
+        raise ValueError(f"{info.name}: classes {data.class_names} differ from the run's {expected}")
+    return config, data
 
 
 def load_run(run_dir, split: str = "test", max_jets: Optional[int] = None):
-    """``(model, config, data)`` of a run directory.
+    """``(tagger, config, data)`` of a run directory.
 
-    ``model`` takes dense images (see :func:`dense_image_model`); ``data`` is a dict
-    with ``images`` ``[N, H, W, C]`` prepared exactly as in training (no flips),
-    ``labels`` ``[N]`` (after the run's class selection), ``jets`` (a JetBatch of the
-    same jets, from the stored constituents) and ``global_features`` when the model
+    ``tagger`` is ``model.keras``: it takes the rendered ``image`` (and raw ``global_features``)
+    and applies the run's preparation itself. ``data`` is a dict with ``images``
+    ``[N, npix, npix, C]`` as rendered (the ImageSpec's physical units, before any
+    standardization), ``labels`` ``[N]`` (after the run's class selection), ``jets`` (a JetBatch
+    of the same jets, from the stored constituents) and ``global_features`` (raw) when the model
     uses them. ``max_jets`` keeps the first jets of the split.
     """
-    import keras
-
-    import jettf.models  # noqa: F401 - registers the custom layers for loading
-    from jettf.jets import JetBatch
-    from jettf.training.trainer import _prepare_data
-
-    run = RunDir(run_dir)
-    config = run.read_config()
-    data = _prepare_data(config, log=lambda message: None)
-    model = dense_image_model(keras.models.load_model(run.model_path))
-    prep = data.prep
-    if prep is not None and prep.densify == "device":
-        import dataclasses
-
-        prep = dataclasses.replace(prep, densify="host")
-    inputs = tuple(k for k in data.inputs if k != "constituents") + ("constituents", "jet")
     import jettf.data as jd
+    from jettf.images import ImagePreparation
+    from jettf.jets import JetBatch
 
-    ds = jd.make_dataset(data.info, split, batch_size=256, inputs=inputs, training=False, classes=data.classes,
-                         prep=prep, seed=config["seed"])
+    config, data = run_dataset(run_dir)
+    tagger = load_tagger(run_dir)
+    inputs = tuple(k for k in data.inputs if k != "constituents") + ("constituents", "jet")
+    ds = jd.make_dataset(data.info, split, batch_size=256, inputs=inputs, training=False, classes=data.classes)
     if max_jets is not None:
         ds = ds.unbatch().take(max_jets).batch(256)
-    parts = {}
-    labels = []
-    for x, y in ds:
+    densify = ImagePreparation(data.info.image_spec) if "image" in inputs else None
+    parts, labels = {}, []
+    for x, y in ds.as_numpy_iterator():
+        if densify is not None:
+            x["image"] = np.asarray(densify.densify(x.pop("image_index"), x.pop("image_values")))
         for key, value in x.items():
-            parts.setdefault(key, []).append(np.asarray(value))
-        labels.append(np.asarray(y))
+            parts.setdefault(key, []).append(value)
+        labels.append(y)
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
     constituents, jet = arrays.pop("constituents"), arrays.pop("jet")
+    labels = np.concatenate(labels)
     jets = JetBatch.from_ptetaphie(
-        *np.moveaxis(constituents, -1, 0), labels=np.concatenate(labels), class_names=data.class_names,
+        *np.moveaxis(constituents, -1, 0), labels=labels, class_names=data.class_names,
         jet_pt=jet[:, 0], jet_eta=jet[:, 1], jet_phi=jet[:, 2], jet_mass=jet[:, 3],
     )
-    result = {"labels": np.concatenate(labels), "jets": jets}
+    result = {"labels": labels, "jets": jets}
     if "image" in arrays:
         result["images"] = arrays["image"]
     if "global_features" in arrays:
         result["global_features"] = arrays["global_features"]
-    return model, config, result
+    return tagger, config, result

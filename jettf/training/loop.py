@@ -11,22 +11,28 @@ the validation loss has not improved for ``patience`` epochs), or
 After every epoch the full model (weights and optimizer state), the
 schedule's state and the history are written atomically to the stage's
 checkpoint folder, so killing the process loses at most the epoch in flight;
-:func:`fit_stage` resumes exactly there.
+:func:`fit_stage` resumes exactly there. Every epoch's randomness is a
+function of the stage seed and the epoch number alone: the training data is
+shuffled with :func:`epoch_seed` and the model's random layers (flips,
+dropout) are reseeded with it before the epoch, so a resumed run computes the
+same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
 import keras
+import numpy as np
 
 from jettf.utils import atomic_path, read_json, write_json
 
-__all__ = ["EpochSchedule", "fit_stage"]
+__all__ = ["EpochSchedule", "fit_stage", "epoch_seed", "reseed_random_layers"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,17 +94,47 @@ class EpochSchedule:
         self.wait = int(state.get("wait", 0))
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch of a stage: shuffling and random layers depend on (seed, epoch) only."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def reseed_random_layers(model: keras.Model, seed: int) -> None:
+    """Set the state of every Keras random-number generator in ``model`` (RandomFlip, Dropout, ...) from ``seed``.
+
+    Keras does not save these states with a model, so without this a resumed run would draw
+    different flips and dropout masks than the run it continues.
+    """
+    states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+    for i, state in enumerate(states):
+        state.assign(np.array([epoch_seed(seed, i), 0], dtype=state.dtype))
+
+
 def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+class _StageProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' own progress bar (within-epoch progress on a terminal, one line per epoch in logs), headed by the
+    stage, the epoch within the schedule and the stage's ETA."""
+
+    def __init__(self, header: Callable[[], str]):
+        super().__init__()
+        self.header = header
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.verbose:
+            print(self.header(), flush=True)
+        self.epochs = 1  # the header replaces Keras' "Epoch e/E", which counts fit calls here
+        super().on_epoch_begin(epoch, logs)
 
 
 class _EpochCheckpoint(keras.callbacks.Callback):
     """Feeds the schedule, keeps the history and best model, checkpoints every epoch."""
 
-    def __init__(self, folder: Path, progress: dict, schedule, log: Callable[[str], None], prefix: str):
+    def __init__(self, folder: Path, progress: dict, schedule):
         super().__init__()
         self.folder, self.progress, self.schedule = folder, progress, schedule
-        self.log, self.prefix = log, prefix
         self.span = schedule.current()
         self._start = 0.0
 
@@ -123,16 +159,21 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         p["schedule"] = self.schedule.state_dict()
         self._save(self.folder / "last.keras")
         write_json(self.folder / "progress.json", p)
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "images_per_s")
-        remaining = getattr(self.schedule, "remaining_epochs", None)
-        timing = (f"ETA {_minutes(remaining * p['seconds'] / p['epoch'])}" if remaining is not None
-                  else f"elapsed {_minutes(p['seconds'])}")
-        self.log(f"{self.prefix}{self.span.name}, epoch {p['epoch']}: {shown}, "
-                 f"{logs['images_per_s']:.0f} img/s, {timing}")
 
     def _save(self, path: Path) -> None:
         with atomic_path(path) as tmp:
             self.model.save(tmp)
+
+
+def _header(prefix: str, schedule, progress: dict) -> str:
+    span, done = schedule.current(), progress["epoch"]
+    remaining = getattr(schedule, "remaining_epochs", None)
+    total = f"/{done + remaining}" if remaining is not None else ""
+    if done and remaining is not None:
+        timing = f", ETA {_minutes(remaining * progress['seconds'] / done)}"
+    else:
+        timing = f", elapsed {_minutes(progress.get('seconds', 0.0))}" if done else ""
+    return f"{prefix}{span.name}, epoch {done + 1}{total}{timing}"
 
 
 def fit_stage(
@@ -142,10 +183,12 @@ def fit_stage(
     validation_data,
     folder,
     *,
+    seed: int = 0,
     callbacks=(),
     restore_best: bool = True,
     log: Callable[[str], None] = print,
     prefix: str = "",
+    verbose: Optional[int] = None,
 ):
     """Fit a model through ``schedule``, resuming from ``folder`` if it holds a checkpoint.
 
@@ -153,13 +196,16 @@ def fit_stage(
         model_fn: builds and compiles a fresh model (called only when there is
             nothing to resume).
         schedule: an :class:`EpochSchedule` or :class:`jettf.data.RoundSchedule`.
-        make_train_dataset: ``f(span) -> tf.data.Dataset`` for the schedule's
-            current span (a round, or the whole training split).
+        make_train_dataset: ``f(span, seed) -> tf.data.Dataset`` for the schedule's
+            current span (a round, or the whole training split), shuffled with ``seed``.
         validation_data: a tf.data.Dataset evaluated after every epoch (None:
             track the training loss).
         folder: checkpoint folder of this stage.
+        seed: the stage's seed; epoch ``e`` uses :func:`epoch_seed` ``(seed, e)``.
         callbacks: extra Keras callbacks (e.g. CSV and TensorBoard loggers).
         restore_best: return the model of the epoch with the lowest validation loss.
+        verbose: Keras' progress bar: 1 (within-epoch bar), 2 (a line per epoch), 0 (silent);
+            default 1 on a terminal, else 2.
 
     Returns:
         ``(model, progress)``; ``progress["history"]`` holds the per-epoch logs.
@@ -175,15 +221,20 @@ def fit_stage(
     else:
         progress = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "history": {}, "done": False}
         model = model_fn()
+    verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
     while not schedule.done:
-        tracker = _EpochCheckpoint(folder, progress, schedule, log, prefix)
+        epoch = progress["epoch"]
+        this_seed = epoch_seed(seed, epoch)
+        reseed_random_layers(model, this_seed)
+        progbar = _StageProgbar(lambda: _header(prefix, schedule, progress))
         model.fit(
-            make_train_dataset(schedule.current()),
+            make_train_dataset(schedule.current(), this_seed),
             validation_data=validation_data,
-            initial_epoch=progress["epoch"],
-            epochs=progress["epoch"] + 1_000_000,  # the schedule stops each span
-            callbacks=[tracker, *callbacks],
-            verbose=0,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            callbacks=[_EpochCheckpoint(folder, progress, schedule), progbar, *callbacks],
+            shuffle=False,  # the dataset is shuffled (with the epoch's seed) by tf.data
+            verbose=verbose,
         )
     if restore_best and (folder / "best.keras").exists():
         model = keras.models.load_model(folder / "best.keras")

@@ -3,12 +3,11 @@
 Layout::
 
     RUN_DIR/
-      config.json          fully resolved configuration, spec fingerprints, versions
+      config.json          {"config": the TrainConfig, "resolved": dataset fingerprint, classes, specs, versions}
       state.json           progress (finished folds, seeds, the stage in flight) for --resume
       metrics.json         machine-readable results (written at the end)
       report.md, plots/    the human report
-      model.keras          the final model
-      preprocessing.npz    per-pixel mean/std images used for standardization
+      model.keras          the final tagger (its image preparation and statistics inside)
       checkpoints/<stage>/ last.keras + progress.json, one folder per fold / final stage
       logs/                CSV and TensorBoard logs per stage
 
@@ -65,10 +64,6 @@ class RunDir:
         return self.path / "model.keras"
 
     @property
-    def preprocessing_path(self) -> Path:
-        return self.path / "preprocessing.npz"
-
-    @property
     def report_path(self) -> Path:
         return self.path / "report.md"
 
@@ -87,15 +82,27 @@ class RunDir:
         return self.config_path.exists()
 
     def read_config(self) -> dict:
+        """``{"config": TrainConfig values, "resolved": what the run used}`` from ``config.json``."""
         if not self.config_path.exists():
             raise FileNotFoundError(
                 f"{self.path}: not a jettf run directory (no config.json); "
                 "pass the --out directory of a `python -m jettf.train` run"
             )
-        return read_json(self.config_path)
+        document = read_json(self.config_path)
+        if not isinstance(document, dict) or "config" not in document:
+            raise ValueError(f"{self.config_path}: expected {{'config': ..., 'resolved': ...}} as written by jettf.train "
+                             "(a run of an older jettf: train it again)")
+        document.setdefault("resolved", {})
+        return document
 
-    def write_config(self, config: dict) -> None:
-        write_json(self.config_path, config)
+    def read_train_config(self):
+        """The run's :class:`jettf.training.config.TrainConfig`."""
+        from jettf.training.config import TrainConfig
+
+        return TrainConfig.from_dict(self.read_config()["config"], where=str(self.config_path))
+
+    def write_config(self, config, resolved: Optional[dict] = None) -> None:
+        write_json(self.config_path, {"config": config.to_dict(), "resolved": dict(resolved or {})})
 
     def read_state(self) -> dict:
         return read_json(self.state_path) if self.state_path.exists() else {}

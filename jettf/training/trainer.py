@@ -1,16 +1,21 @@
 """The training job: K-fold cross-validation or rounds, final model, test evaluation, report.
 
-:func:`run` executes a resolved configuration (see
-:mod:`jettf.training.config`) into a run directory. Every stage (a fold, the
-final fit) is checkpointed per epoch and recorded in ``state.json`` when
-finished, so ``--resume`` skips finished stages and continues the one in flight.
+:func:`run` executes a :class:`~jettf.training.config.TrainConfig` into a run directory. Every
+stage (a fold, the final fit) is checkpointed per epoch and recorded in ``state.json`` when
+finished, so ``--resume`` skips finished stages and continues the one in flight, exactly.
+
+The model saved as ``model.keras`` is the *tagger*: it takes the rendered image (physical units)
+and holds its own preparation (:class:`jettf.images.ImagePreparation`) and training-time flips.
+What the training step is fed depends only on where sparse images are densified
+(:func:`jettf.data.densify_on_host`): in tf.data (the tagger trains as it is) or on the device
+(the tagger behind one more ``ImagePreparation`` that only densifies). Either way the maths is
+the same.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 from typing import Callable, Optional
 
 import keras
@@ -18,16 +23,13 @@ import numpy as np
 
 from jettf import metrics as jm
 from jettf.training.accelerate import setup_accelerator
+from jettf.training.config import TrainConfig
 from jettf.training.loop import EpochSchedule, fit_stage
 from jettf.training.report import write_report
 from jettf.training.run_dir import RunDir, environment_versions
 
-__all__ = ["TrainingData", "run", "fit_validate", "predict", "inference_ms_per_100"]
-
-# Settings that may differ when a run directory is resumed (they do not change the result).
-RESUME_IGNORED = {"data_dir", "manual_dir", "n_boot", "mixed_precision", "jit_compile", "seeds",
-                  "dataset_fingerprint", "image_spec", "feature_spec", "feature_names", "class_names", "inputs",
-                  "image_prep", "dataset_source", "accelerator", "versions", "seed_dirs"}
+__all__ = ["TrainingData", "prepare_data", "run", "run_seeds", "fit_validate", "predict", "inference_ms_per_100",
+           "build_preparation", "build_tagger", "training_model", "tagger_of", "stage_seed", "class_mean_images"]
 
 # Input sizes below which a backbone cannot run (InceptionV3 needs 75 px).
 MIN_INPUT_SIDE = {"ensemble": 75}
@@ -35,90 +37,127 @@ MIN_INPUT_SIDE = {"ensemble": 75}
 
 @dataclasses.dataclass
 class TrainingData:
-    """A built dataset with the selection and preparation a run uses."""
+    """A built dataset with the selection and input placement a run uses."""
 
-    info: object
-    classes: Optional[list]  # class subset in label order, or None for all
+    info: object  # jettf.data.JetDatasetInfo
+    config: TrainConfig
     inputs: tuple
-    prep: object  # jettf.data.ImagePrep (None for particle models)
-    batch_size: int
-    seed: int
-    flips: Optional[str]
-    deterministic: bool
+    densify_in_pipeline: bool
+
+    @property
+    def classes(self) -> Optional[list]:
+        return self.config.classes
 
     @property
     def class_names(self) -> list:
         return list(self.classes or self.info.class_names)
 
-    def dataset(self, split: str, training: bool, **kwargs):
+    def dataset(self, split: str, training: bool, seed: Optional[int] = None, **kwargs):
         import jettf.data as jd
 
         return jd.make_dataset(
-            self.info, split, batch_size=self.batch_size, inputs=self.inputs, training=training,
-            flips=self.flips, classes=self.classes, prep=self.prep, seed=self.seed,
-            deterministic=self.deterministic, **kwargs,
+            self.info, split, batch_size=self.config.batch_size, inputs=self.inputs, densify=self.densify_in_pipeline,
+            training=training, classes=self.classes, seed=self.config.seed if seed is None else seed,
+            deterministic=self.config.deterministic, **kwargs,
         )
 
     def n_examples(self, split: str) -> int:
         """Jets per pass over ``split`` after the class selection (reads only labels)."""
-        labels = self.info.labels(split)
-        if self.classes is None:
-            return len(labels)
-        return int(np.isin(labels, [self.info.class_names.index(c) for c in self.classes]).sum())
+        import jettf.data as jd
+
+        return jd.num_examples(self.info, split, self.classes)
 
 
-def _prepare_data(config: dict, log) -> TrainingData:
+def prepare_data(config: TrainConfig, info) -> TrainingData:
+    """The run's view of a built dataset: class selection, model inputs, densify placement."""
     import jettf.data as jd
     import jettf.models as zoo
 
-    info = jd.build(config["dataset"], data_dir=config["data_dir"], manual_dir=config["manual_dir"],
-                    n_jets=config["n_jets"])
-    classes = [config["background"], config["signal"]] if config["task"] == "binary" else None
-    if config["task"] == "multiclass" and info.n_classes < 3:
+    if config.task == "multiclass" and info.n_classes < 3:
         raise ValueError(f"--task multiclass needs a dataset with 3+ classes; {info.name} has {info.class_names}")
-    kind = zoo.info(config["model"]).input_kind
+    for role in ("signal", "background"):
+        name = getattr(config, role)
+        if config.task == "binary" and name not in info.class_names:
+            raise ValueError(f"--{role} {name!r} is not a class of {info.name}: {info.class_names}")
+    kind = zoo.info(config.model).input_kind
     inputs = ("constituents",) if kind == "constituents" else ("image",)
-    if config["global_features"]:
+    if config.global_features:
         inputs += ("global_features",)
-    prep = None
-    if kind == "image":
-        resize = config.get("resize")
-        side = (config.get("crop") or info.image_spec.crop or info.image_spec.npix) if config["standardize"] else (
-            config.get("crop") or info.image_spec.npix)
-        if resize is None and side < MIN_INPUT_SIDE.get(config["model"], 0):
-            resize = MIN_INPUT_SIDE[config["model"]]
-        to_rgb = config["to_rgb"]
-        prep = jd.image_prep(
-            info, standardize=config["standardize"], crop=config.get("crop", info.image_spec.crop is not None),
-            to_rgb=("colormap" if to_rgb is True else to_rgb) or None, resize=resize,
-            densify=config.get("densify", "auto"),
-        )
-    return TrainingData(info, classes, inputs, prep, config["batch_size"], config["seed"], config["flips"],
-                        config["deterministic"])
+    on_host = {"auto": jd.densify_on_host(), "host": True, "device": False}[config.densify]
+    return TrainingData(info, config, inputs, on_host and kind == "image")
 
 
-def _model_fn(config: dict, data: TrainingData, accel) -> Callable[[], keras.Model]:
-    import jettf.data as jd
+def build_preparation(config: TrainConfig, info):
+    """The tagger's :class:`jettf.images.ImagePreparation` for this run's settings and dataset (None for
+    particle models)."""
+    import jettf.models as zoo
+    from jettf.images import ImagePreparation
+
+    if zoo.info(config.model).input_kind != "image":
+        return None
+    settings = dict(standardize=config.standardize, std_floor=config.std_floor, crop=config.crop,
+                    colormap=config.colormap, resize=config.resize)
+    prep = ImagePreparation.from_dataset(info, **settings)
+    if config.resize is None and prep.output_side < MIN_INPUT_SIDE.get(config.model, 0):
+        prep = ImagePreparation.from_dataset(info, **{**settings, "resize": MIN_INPUT_SIDE[config.model]})
+    return prep
+
+
+def build_tagger(config: TrainConfig, info, class_names: list) -> keras.Model:
+    """The model ``model.keras`` holds: preparation + flips + architecture (uncompiled)."""
     import jettf.models as zoo
     from jettf.data import records
 
+    options = dict(config.model_options)
+    n_features = 0
+    if config.global_features:
+        n_features = len(info.feature_names)
+        options.setdefault("global_mean", records.decode_array(info.metadata["feature_mean"]))
+        options.setdefault("global_std", records.decode_array(info.metadata["feature_std"]))
+        options.setdefault("feature_names", info.feature_names)
+    prep = build_preparation(config, info)
+    if prep is not None:
+        options.update(preparation=prep, flips=None if config.flips == "none" else config.flips)
+    return zoo.build(config.model, len(class_names), n_global_features=n_features, class_names=class_names,
+                     seed=config.seed, **options)
+
+
+def training_model(tagger: keras.Model, data: TrainingData) -> keras.Model:
+    """What the training step runs: the tagger, or (densify on the device) the tagger behind a densify layer."""
+    from jettf.images import ImagePreparation
+
+    if "image" not in data.inputs or data.densify_in_pipeline:
+        return tagger
+    info = data.info
+    inputs = {
+        "image_index": keras.Input((info.max_pixels,), dtype="int32", name="image_index"),
+        "image_values": keras.Input((info.max_pixels, info.image_spec.n_channels), dtype="float32",
+                                    name="image_values"),
+    }
+    feeds = {"image": ImagePreparation(info.image_spec, name="densify")(dict(inputs))}
+    for tensor in tagger.inputs:
+        name = tensor.name.split(":")[0]
+        if name != "image":
+            inputs[name] = feeds[name] = keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)
+    return keras.Model(inputs, tagger(feeds), name=f"{tagger.name}_on_sparse")
+
+
+def tagger_of(model: keras.Model) -> keras.Model:
+    """The tagger inside a training model (the model itself unless it densifies sparse inputs)."""
+    if "image_index" not in {t.name.split(":")[0] for t in model.inputs}:
+        return model
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(inner) != 1:
+        raise ValueError(f"model {model.name!r}: expected one tagger behind the densify layer, found {len(inner)}")
+    return inner[0]
+
+
+def _model_fn(config: TrainConfig, data: TrainingData, accel) -> Callable[[], keras.Model]:
     def build() -> keras.Model:
-        options = dict(config["model_options"])
-        n_features = 0
-        if "global_features" in data.inputs:
-            n_features = len(data.info.feature_names)
-            meta = data.info.metadata
-            options.setdefault("global_mean", records.decode_array(meta["feature_mean"]))
-            options.setdefault("global_std", records.decode_array(meta["feature_std"]))
-        shape = data.prep.output_shape if data.prep is not None else None
         with accel.scope():
-            model = zoo.build(config["model"], len(data.class_names), input_shape=shape,
-                              n_global_features=n_features, class_names=data.class_names,
-                              seed=config["seed"], **options)
-            if data.prep is not None and data.prep.densify == "device":
-                model = jd.wrap_model(model, data.prep)
+            model = training_model(build_tagger(config, data.info, data.class_names), data)
             model.compile(
-                optimizer=keras.optimizers.Adam(config["learning_rate"]),
+                optimizer=keras.optimizers.Adam(config.learning_rate),
                 loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"],
                 jit_compile=accel.jit_compile,
@@ -148,6 +187,11 @@ def inference_ms_per_100(model: keras.Model, dataset, repeats: int = 20) -> floa
     return float(np.median(times) * 1e3 * 100 / n)
 
 
+def stage_seed(seed: int, stage: str) -> int:
+    """The seed of one stage (fold, final fit) of a run."""
+    return int(np.random.SeedSequence([int(seed), *stage.encode()]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
 def _stage_callbacks(run_dir: RunDir, stage: str) -> list:
     log_dir = run_dir.log_dir(stage)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -157,8 +201,8 @@ def _stage_callbacks(run_dir: RunDir, stage: str) -> list:
     ]
 
 
-def _run_stage(name, config, data, accel, run_dir, schedule, validation_split, log, model_fn=None):
-    """Fit one stage (or skip it if done); returns ``(model or None, result dict)``."""
+def _run_stage(name, config: TrainConfig, data, accel, run_dir, schedule, validation_split, log, model_fn=None):
+    """Fit one stage (or skip it if done); returns ``(training model or None, result dict)``."""
     done = run_dir.stage_done(name)
     if done is not None:
         log(f"[{name}] already finished, skipping")
@@ -167,9 +211,10 @@ def _run_stage(name, config, data, accel, run_dir, schedule, validation_split, l
     model, progress = fit_stage(
         model_fn or _model_fn(config, data, accel),
         schedule,
-        lambda span: data.dataset(span.split, training=True, cache=config["scheme"] == "rounds"),
+        lambda span, seed: data.dataset(span.split, training=True, seed=seed),
         validation,
         run_dir.checkpoint_dir(name),
+        seed=stage_seed(config.seed, name),
         callbacks=_stage_callbacks(run_dir, name),
         restore_best=validation is not None,
         log=log,
@@ -178,54 +223,92 @@ def _run_stage(name, config, data, accel, run_dir, schedule, validation_split, l
     result = {"history": progress["history"], "best_epoch": progress["best_epoch"]}
     if validation is not None:
         y, p = predict(model, validation)
-        result["validation"] = jm.evaluate_predictions(
-            y, p, data.class_names, signal_class=config.get("signal"), n_boot=0)
+        result["validation"] = jm.evaluate_predictions(y, p, data.class_names, signal_class=config.signal, n_boot=0)
     return model, result
 
 
-def _average_images(data: TrainingData, split: str, max_jets: int = 2000) -> dict:
-    """Average raw (unstandardized) image per class over the first ``max_jets`` of ``split``."""
+def class_mean_images(data: TrainingData, split: str, max_jets: int = 2000) -> dict:
+    """``{class: mean image [npix, npix, C]}`` of the rendered (physical) images, over the first ``max_jets``
+    of ``split`` (streamed from the sparse records: no dense batch is ever held)."""
     import jettf.data as jd
+    from jettf.data.records import pixel_moments
 
-    prep = jd.image_prep(data.info, densify="host")
-    ds = jd.make_dataset(data.info, split, batch_size=256, inputs=("image",), training=False,
-                         classes=data.classes, prep=prep).unbatch().take(max_jets).batch(256)
-    sums = np.zeros((len(data.class_names), *prep.output_shape))
+    spec = data.info.image_spec
+    ds = jd.make_dataset(data.info, split, batch_size=512, inputs=("image",), training=False, classes=data.classes)
+    sums = np.zeros((len(data.class_names), spec.npix * spec.npix, spec.n_channels))
     counts = np.zeros(len(data.class_names))
-    for x, y in ds:
-        onehot = np.eye(len(data.class_names))[y.numpy()]
-        sums += np.einsum("nc,nhwk->chwk", onehot, x["image"].numpy())
-        counts += onehot.sum(axis=0)
-    return {c: sums[i] / max(counts[i], 1) for i, c in enumerate(data.class_names) if counts[i]}
+    for x, y in ds.unbatch().take(max_jets).batch(512).as_numpy_iterator():
+        for c in np.unique(y):
+            rows = y == c
+            sums[c] += pixel_moments(x["image_index"][rows], x["image_values"][rows], spec.npix)[0]
+            counts[c] += rows.sum()
+    return {name: (sums[i] / counts[i]).reshape(spec.shape) for i, name in enumerate(data.class_names) if counts[i]}
 
 
-def _setup(config: dict):
+def _setup(config: TrainConfig):
     """Seed everything, make TensorFlow ops deterministic if asked, and set up the accelerator."""
-    keras.utils.set_random_seed(config["seed"])
-    if config["deterministic"] and keras.backend.backend() == "tensorflow":
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    return setup_accelerator(config["mixed_precision"], config["jit_compile"])
+    return setup_accelerator(config.mixed_precision, config.jit_compile)
 
 
-def fit_validate(config: dict, run_dir, log: Callable[[str], None] = print, *, epochs: Optional[int] = None,
+def _build_dataset(config: TrainConfig):
+    """Training builds its dataset when it is not on disk (loading, evaluating, explaining never do)."""
+    import jettf.data as jd
+
+    return jd.build(config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir, n_jets=config.n_jets)
+
+
+def _resolved(config: TrainConfig, data: TrainingData, accel) -> dict:
+    """What config.json records beside the settings: the data and model the run used, and the environment."""
+    info = data.info
+    prep = build_preparation(config, info)
+    return jm.json_safe({
+        "dataset": info.name,
+        "dataset_fingerprint": info.fingerprint(),
+        "dataset_source": info.source,
+        "class_names": data.class_names,
+        "inputs": list(data.inputs),
+        "feature_names": list(info.feature_names) if config.global_features else [],
+        "feature_spec": info.feature_spec.to_dict() if config.global_features else None,
+        "image_spec": info.image_spec.to_dict() if "image" in data.inputs else None,
+        "preparation": None if prep is None else prep.describe(),
+        "densify": ("host" if data.densify_in_pipeline else "device") if "image" in data.inputs else None,
+        "accelerator": accel.describe(),
+        "versions": environment_versions(),
+    })
+
+
+def _check_resumable(run_dir: RunDir, config: TrainConfig) -> None:
+    if not run_dir.exists():
+        return
+    previous = run_dir.read_train_config()
+    changed = config.changed_for_resume(previous)
+    if changed:
+        raise ValueError(f"{run_dir.path}: holds a run with different {changed}; use a new --out directory "
+                         f"(or --resume {run_dir.path} to continue it as it was)")
+
+
+def fit_validate(config: TrainConfig, run_dir, log: Callable[[str], None] = print, *, epochs: Optional[int] = None,
                  initial_model=None) -> dict:
     """Train ``config`` once and score it on held-out jets: one tuning trial (see ``tuning/``).
 
     No K-fold, no final refit, no test set, no report. Training uses ``train`` and
     validation the dataset's ``validation`` split, or, for datasets without one,
-    fold 0 of ``config["folds"]``-fold CV of ``train``. The schedule is 002's rounds
+    fold 0 of ``config.folds``-fold CV of ``train``. The schedule is 002's rounds
     for ``scheme="rounds"`` (rounds need a validation split), else
-    ``config["epochs"]`` epochs with early stopping after ``config["patience"]``
-    epochs without a better validation loss (no early stopping without the key).
+    ``config.epochs`` epochs with early stopping after ``config.patience``
+    epochs without a better validation loss (none without patience).
     ``epochs`` overrides both with a plain number of epochs (Hyperband's budget);
     ``initial_model`` (a ``.keras`` path) starts from that model instead of a
     fresh one (Hyperband's warm start). The returned model is the epoch with the
     lowest validation loss.
 
     ``run_dir`` gets ``config.json``, ``state.json`` and ``checkpoints/fit``, so an
-    interrupted call resumes at its last epoch and a finished one returns its
+    interrupted call resumes at its last epoch, exactly, and a finished one returns its
     recorded result at once.
 
     Returns:
@@ -238,40 +321,38 @@ def fit_validate(config: dict, run_dir, log: Callable[[str], None] = print, *, e
     run_dir = RunDir(run_dir)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     accel = _setup(config)
-    data = _prepare_data(config, log)
+    data = prepare_data(config, jd.load_info(config.dataset, config.data_dir))
     if "validation" in data.info.splits:
         train_split, validation_split = "train", "validation"
     else:
-        fold = jd.kfold_splits(data.info, k=config["folds"], seed=config["seed"])[0]
+        fold = jd.kfold_splits(data.info, k=config.folds, seed=config.seed)[0]
         train_split, validation_split = fold.train, fold.validation
     n_train = data.n_examples(train_split)
     if epochs is not None:
         schedule = EpochSchedule(epochs, train_split, n_train)
-    elif config["scheme"] == "rounds":
+    elif config.scheme == "rounds":
         if train_split != "train":
             raise ValueError(f"{data.info.name} has no validation split, which rounds need; use scheme 'kfold'")
-        schedule = jd.RoundSchedule(n_train, round_size=config["round_size"], patience=config["patience"],
-                                    sweeps=config["sweeps"], max_epochs_per_round=config["epochs"])
+        schedule = jd.RoundSchedule(n_train, round_size=config.round_size, patience=config.patience,
+                                    sweeps=config.sweeps, max_epochs_per_round=config.epochs)
     else:
-        schedule = EpochSchedule(config["epochs"], train_split, n_train, patience=config.get("patience"))
-    resolved = {**config, "dataset_fingerprint": data.info.fingerprint(), "class_names": data.class_names,
-                "inputs": list(data.inputs), "train_split": train_split, "validation_split": validation_split,
-                "schedule_epochs": epochs, "initial_model": None if initial_model is None else str(initial_model)}
-    resolved = jm.json_safe(resolved)
-    if run_dir.exists():
-        previous = run_dir.read_config()
-        changed = sorted(k for k in resolved if previous.get(k) != resolved[k])
-        if changed:
-            raise ValueError(f"{run_dir.path}: holds a fit with different {changed}; use a new directory")
-    run_dir.write_config(resolved)
+        schedule = EpochSchedule(config.epochs, train_split, n_train, patience=config.patience)
+    _check_resumable(run_dir, config)
+    extra = {"train_split": train_split, "validation_split": validation_split, "schedule_epochs": epochs,
+             "initial_model": None if initial_model is None else str(initial_model)}
+    if run_dir.exists() and {k: run_dir.read_config()["resolved"].get(k) for k in extra} != jm.json_safe(extra):
+        raise ValueError(f"{run_dir.path}: holds a fit with a different schedule or start; use a new directory")
+    run_dir.write_config(config, {**_resolved(config, data, accel), **extra})
     model_fn = None if initial_model is None else (lambda: keras.models.load_model(initial_model))
     model, result = _run_stage("fit", config, data, accel, run_dir, schedule, validation_split, log, model_fn)
     if model is not None:
         val_losses = result["history"].get("val_loss", [])
+        import jettf.models as zoo
+
         result.update(
             val_loss=float(min(val_losses)) if val_losses else float("nan"),
             epochs=len(result["history"].get("loss", [])),
-            params=int(model.count_params()),
+            params=zoo.count_params(tagger_of(model)),
             train_split=train_split,
             validation_split=validation_split,
         )
@@ -280,124 +361,109 @@ def fit_validate(config: dict, run_dir, log: Callable[[str], None] = print, *, e
     return result
 
 
-def run(config: dict, run_dir, log: Callable[[str], None] = print) -> dict:
+def run(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dict:
     """Train and evaluate one configuration into ``run_dir``; returns metrics.json content.
 
     An existing run directory with the same configuration is resumed.
     """
     import jettf.data as jd
+    import jettf.models as zoo
 
     run_dir = RunDir(run_dir)
+    _check_resumable(run_dir, config)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     accel = _setup(config)
-    data = _prepare_data(config, log)
-    resolved = {
-        **config,
-        "dataset_fingerprint": data.info.fingerprint(),
-        "image_spec": data.info.image_spec.to_dict() if data.prep is not None else None,
-        "feature_spec": data.info.feature_spec.to_dict() if data.info.feature_spec is not None else None,
-        "feature_names": list(data.info.feature_names) if "global_features" in data.inputs else [],
-        "class_names": data.class_names,
-        "inputs": list(data.inputs),
-        "image_prep": data.prep.describe() if data.prep is not None else None,
-        "dataset_source": data.info.source,
-        "accelerator": accel.describe(),
-        "versions": environment_versions(),
-    }
-    if run_dir.exists():
-        previous = run_dir.read_config()
-        changed = sorted(k for k in set(config) | set(previous)
-                         if k not in RESUME_IGNORED and previous.get(k) != config.get(k))
-        if changed:
-            raise ValueError(f"{run_dir.path}: holds a run with different {changed}; use a new --out directory")
-    run_dir.write_config(resolved)
-    if data.prep is not None and data.prep.standardize:
-        np.savez(run_dir.preprocessing_path, pixel_mean=data.prep.mean, pixel_std=data.prep.std)
+    data = prepare_data(config, _build_dataset(config))
+    run_dir.write_config(config, _resolved(config, data, accel))
     log(data.info.summary())
 
     fold_results, histories = [], {}
-    if config["scheme"] == "kfold":
-        for i, fold in enumerate(jd.kfold_splits(data.info, k=config["folds"], seed=config["seed"])):
+    if config.scheme == "kfold":
+        for i, fold in enumerate(jd.kfold_splits(data.info, k=config.folds, seed=config.seed)):
             name = f"fold_{i}"
-            schedule = EpochSchedule(config["epochs"], fold.train, data.n_examples(fold.train))
+            schedule = EpochSchedule(config.epochs, fold.train, data.n_examples(fold.train))
             _, result = _run_stage(name, config, data, accel, run_dir, schedule, fold.validation, log)
             run_dir.mark_stage_done(name, result)
             fold_results.append(result["validation"])
             histories[name] = result["history"]
-        schedule = EpochSchedule(config["epochs"], "train", data.n_examples("train"))
+        schedule = EpochSchedule(config.epochs, "train", data.n_examples("train"))
         validation_split = None
     else:
         if "validation" not in data.info.splits:
             raise ValueError(f"{data.info.name} has no validation split, which rounds need; use --scheme kfold")
-        schedule = jd.RoundSchedule(data.n_examples("train"), round_size=config["round_size"],
-                                    patience=config["patience"], sweeps=config["sweeps"],
-                                    max_epochs_per_round=config["epochs"])
+        schedule = jd.RoundSchedule(data.n_examples("train"), round_size=config.round_size,
+                                    patience=config.patience, sweeps=config.sweeps,
+                                    max_epochs_per_round=config.epochs)
         validation_split = "validation"
     model, result = _run_stage("final", config, data, accel, run_dir, schedule, validation_split, log)
     if model is None:
-        model = keras.models.load_model(run_dir.model_path)
+        tagger = keras.models.load_model(run_dir.model_path)
     else:
         from jettf.utils import atomic_path
 
+        tagger = tagger_of(model)
         with atomic_path(run_dir.model_path) as tmp:
-            model.save(tmp)
+            tagger.save(tmp)
         run_dir.mark_stage_done("final", result)
     histories["final"] = result["history"]
 
     test = data.dataset("test", training=False)
-    y, probs = predict(model, test)
-    test_metrics = jm.evaluate_predictions(y, probs, data.class_names, signal_class=config.get("signal"),
-                                           n_boot=config["n_boot"], seed=config["seed"])
+    y, probs = predict(model or training_model(tagger, data), test)
+    test_metrics = jm.evaluate_predictions(y, probs, data.class_names, signal_class=config.signal,
+                                           n_boot=config.n_boot, seed=config.seed)
     speeds = [v for v in result["history"].get("images_per_s", [])[1:]] or result["history"].get("images_per_s", [0])
     metrics = jm.json_safe({
-        "task": config["task"],
-        "model": config["model"],
-        "dataset": config["dataset"],
+        "task": config.task,
+        "model": config.model,
+        "dataset": data.info.name,
         "classes": data.class_names,
         "folds": fold_results,
         "folds_summary": jm.mean_std_over_folds(
             [{k: f[k] for k in ("accuracy", "auc", "auc_mean") if k in f} for f in fold_results]
         ) if len(fold_results) > 1 else {},
         "test": test_metrics,
-        "params": int(model.count_params()),
-        "inference_ms_per_100_jets": inference_ms_per_100(model, test),
+        "params": zoo.count_params(tagger),
+        "inference_ms_per_100_jets": inference_ms_per_100(model or training_model(tagger, data), test),
         "train_images_per_s": float(np.mean(speeds)),
     })
     run_dir.write_metrics(metrics)
+    spec = data.info.image_spec
     write_report(
         run_dir.path, metrics, y_true=y, probs=probs, histories=histories,
-        average_images=_average_images(data, "test") if data.prep is not None else None,
-        image_extent=data.info.image_spec.extent if data.prep is not None else None,
-        source=next((line.strip() for line in data.info.summary().splitlines() if "source:" in line), ""),
+        average_images=class_mean_images(data, "test") if "image" in data.inputs else None,
+        image_extent=spec.extent if "image" in data.inputs else None,
+        channel_names=list(spec.channels), channel_unit=spec.channel_units(),
+        source=data.info.source,
     )
     log(f"wrote {run_dir.metrics_path} and {run_dir.report_path}")
     return metrics
 
 
-def run_seeds(config: dict, run_dir, log: Callable[[str], None] = print) -> dict:
-    """Run ``config["seeds"]`` seeds; with more than one, aggregate them (000's stability analysis).
+def run_seeds(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dict:
+    """Run ``config.seeds`` seeds; with more than one, aggregate them (000's stability analysis).
 
     Each seed trains in ``run_dir/seed_<s>``; ``run_dir/metrics.json`` then holds
     every seed's test metrics under ``seeds`` and their mean and standard
     deviation under ``test``. Compare two such runs with
     ``python -m jettf.evaluate --compare RUN_A RUN_B`` (Welch's t-test).
     """
-    n_seeds = int(config.get("seeds") or 1)
-    if n_seeds == 1:
+    if config.seeds == 1:
         return run(config, run_dir, log)
     run_dir = RunDir(run_dir)
+    _check_resumable(run_dir, config)
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    run_dir.write_config(config, {"seed_dirs": [f"seed_{s}" for s in range(config.seed, config.seed + config.seeds)]})
     per_seed = []
-    for seed in range(config["seed"], config["seed"] + n_seeds):
+    for seed in range(config.seed, config.seed + config.seeds):
         log(f"=== seed {seed} ===")
-        per_seed.append(run({**config, "seed": seed, "seeds": 1}, run_dir.path / f"seed_{seed}", log))
+        per_seed.append(run(dataclasses.replace(config, seed=seed, seeds=1), run_dir.path / f"seed_{seed}", log))
     summary_keys = ("accuracy", "auc", "auc_mean")
     metrics = jm.json_safe({
         **{k: per_seed[0][k] for k in ("task", "model", "dataset", "classes", "params")},
-        "seeds": [{"seed": config["seed"] + i, **{k: m["test"][k] for k in summary_keys if k in m["test"]}}
+        "seeds": [{"seed": config.seed + i, **{k: m["test"][k] for k in summary_keys if k in m["test"]}}
                   for i, m in enumerate(per_seed)],
         "test": jm.mean_std_over_folds([{k: m["test"][k] for k in summary_keys if k in m["test"]}
                                         for m in per_seed]),
     })
-    run_dir.write_config({**config, "seed_dirs": [f"seed_{s['seed']}" for s in metrics["seeds"]]})
     run_dir.write_metrics(metrics)
     return metrics

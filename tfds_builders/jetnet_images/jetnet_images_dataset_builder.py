@@ -32,8 +32,12 @@ def _config(name, description, spec, n_jets, features=_FEATURES):
 class Builder(JetImageBuilder):
     """JetNet (30 particles): one file per class, 80/20 stratified train/test split (000)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release: sparse images, global features, constituents, stratified order."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release: sparse images, global features, constituents, stratified order.",
+        "2.0.0": "Global features exact on all constituents (002 preset); ImageSpec without crop (the crop is the "
+                 "model's ImagePreparation).",
+    }
     BUILDER_CONFIGS = [
         _config("default", "299x299 pT_rel images over [-0.4, 0.4]^2, 170k jets per class (000)", _ENSEMBLE, 170_000),
         _config("pt_128", "128x128 pT_rel images over [-0.4, 0.4]^2, 170k jets per class",

@@ -33,8 +33,12 @@ def _config(name, description, spec, n_jets=None, features=_FEATURES):
 class Builder(JetImageBuilder):
     """Quark/gluon: 2M jets in 20 files, split 1.6M/200k/200k per class in file order."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release: sparse images, global features, constituents with PDG ids."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release: sparse images, global features, constituents with PDG ids.",
+        "2.0.0": "Global features exact on all constituents (002 preset); ImageSpec without crop (the crop is the "
+                 "model's ImagePreparation).",
+    }
     BUILDER_CONFIGS = [
         _config("pt_33", "33x33 pt images (L1-normalized) around the pt centroid", _PT),
         _config("cnm_33", "33x33 images of charged pt, neutral pt and charged multiplicity", _COLOR),

@@ -27,8 +27,12 @@ def _config(name, description, npix, n_jets=None):
 class Builder(JetImageBuilder):
     """Top tagging: the public train/val/test files are the train/validation/test splits."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release: sparse images, global features, constituents, stratified order."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release: sparse images, global features, constituents, stratified order.",
+        "2.0.0": "Global features exact on all constituents (002 preset); ImageSpec without crop (the crop is the "
+                 "model's ImagePreparation).",
+    }
     BUILDER_CONFIGS = [
         _config("effnet_s_35", "35x35 (pt, mass, energy) images centred on the hardest constituent, crop 28 (002)", 35),
         _config("effnet_s_40", "40x40 (pt, mass, energy) images centred on the hardest constituent, crop 32 (002)", 40),
