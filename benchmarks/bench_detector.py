@@ -111,14 +111,16 @@ def main() -> None:
         print(f"| {what} | {name} | {rate:,.0f} |")
 
     print("\nMultiplicity (top-tagging card, same seeds; the public Delphes-level data: ~50 per jet):\n")
-    print("| class | generator level | detector level (atlas, PF candidates) | PF jet pT median | PF jet mass median |")
+    print("| class | generator level | detector level (atlas, PF candidates) | PF jet pT median "
+          "| PF jet mass median |")
     print("|---|---|---|---|---|")
     det = generate_jets("top_tagging", n_jets, seed=7, detector="atlas")
     ref = generate_jets("top_tagging", n_jets, seed=7)
     for k, name in enumerate(card.class_names):
         d, g = det.select(det.labels == k), ref.select(ref.labels == k)
         print(f"| {name} | {g.n_constituents.mean():.1f} | {d.n_constituents.mean():.1f} | "
-              f"{np.median(d.jet_pt):.0f} | {np.median(d.jet_mass):.0f} (generator level {np.median(g.jet_mass):.0f}) |")
+              f"{np.median(d.jet_pt):.0f} | {np.median(d.jet_mass):.0f} "
+              f"(generator level {np.median(g.jet_mass):.0f}) |")
     print(f"\nload average at the end: {os.getloadavg()}")
 
 

@@ -25,7 +25,8 @@ from scipy import special
 from .particles import ELECTRON, HADRON, MUON, PHOTON, species
 
 __all__ = [
-    "Deposits", "Cells", "Region", "split_energy", "spread", "sum_cells", "group", "cell_key", "cell_index", "cell_center",
+    "Deposits", "Cells", "Region", "split_energy", "spread", "sum_cells", "group", "cell_key", "cell_index",
+    "cell_center",
 ]
 
 _SQRT2 = np.sqrt(2.0)

@@ -131,7 +131,9 @@ class Calorimeter:
     def __post_init__(self):
         n_phi = 2.0 * math.pi / self.dphi
         if abs(n_phi - round(n_phi)) > 1e-6:
-            raise ValueError(f"Calorimeter {self.name!r}: dphi = {self.dphi} does not divide 2 pi (2 pi / dphi = {n_phi})")
+            raise ValueError(
+                f"Calorimeter {self.name!r}: dphi = {self.dphi} does not divide 2 pi (2 pi / dphi = {n_phi})"
+            )
 
     @property
     def n_phi(self) -> int:

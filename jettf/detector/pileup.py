@@ -64,7 +64,8 @@ class MinBiasLibrary:
 
         pythia = pythia8mc.Pythia("", False)
         lines = (f"Beams:eCM = {ecm}",) + _SOFT_QCD + tuple(settings)
-        for line in lines + ("Print:quiet = on", "Next:numberCount = 0", "Random:setSeed = on", f"Random:seed = {seed}"):
+        quiet = ("Print:quiet = on", "Next:numberCount = 0", "Random:setSeed = on", f"Random:seed = {seed}")
+        for line in lines + quiet:
             if not pythia.readString(line):
                 raise ValueError(f"MinBiasLibrary.generate: Pythia rejected the setting {line!r}")
         if not pythia.init():
@@ -135,7 +136,7 @@ class MinBiasLibrary:
             starts = np.searchsorted(self._key, pick * 100.0 + lo + 50.0)
             stops = np.maximum(np.searchsorted(self._key, pick * 100.0 + hi + 50.0, side="right"), starts)
         lengths = stops - starts
-        index = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(starts, lengths)
+        index = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths - starts, lengths)
         event = np.repeat(owner, lengths)
         eta = np.where(np.repeat(flip, lengths), -self.eta[index], self.eta[index])
         phi = (self.phi[index] + np.repeat(turn, lengths) + np.pi) % (2 * np.pi) - np.pi

@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from jettf.jets import ECAL, HCAL, JetBatch, TRACK, wrap_phi
+from jettf.jets import ECAL, HCAL, JetBatch, wrap_phi
 
 from . import calorimeter as calo
 from .cards import DetectorCard, get_card
@@ -82,7 +82,8 @@ class DetectorOutput:
 def _sum_kinematics(c: Candidates, n_events: int):
     """(pt, eta, phi, mass) of the summed four-momenta per event (zeros for empty events)."""
     total = lambda w: np.bincount(c.event, weights=w, minlength=n_events)  # noqa: E731
-    px, py, pz, e = total(c.pt * np.cos(c.phi)), total(c.pt * np.sin(c.phi)), total(c.pt * np.sinh(c.eta)), total(c.energy)
+    px, py = total(c.pt * np.cos(c.phi)), total(c.pt * np.sin(c.phi))
+    pz, e = total(c.pt * np.sinh(c.eta)), total(c.energy)
     pt = np.hypot(px, py)
     eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
     mass = np.sqrt(np.maximum(e * e - px * px - py * py - pz * pz, 0.0))
