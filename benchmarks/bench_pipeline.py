@@ -7,17 +7,18 @@ layouts -- the jet content does not matter for throughput, the number of
 constituents and pixels per jet does, so the jets carry realistic multiplicities:
 
 - ``top_tagging_images/quick-n<N>``: 40x40x3 (pt, mass, energy), ~50 constituents;
-  measured with 002's preparation: standardization, crop 40 -> 32, random flips.
-- ``jetnet_images/default-n<N>``: 299x299 pT_rel, 30 constituents; measured as the
-  ensemble (000) takes it: 299x299x3 (replicated), dense on the host vs sparse
-  for the device (``SparseImagePrep`` in the model).
+  002's preparation: standardization, crop 40 -> 32 (then random flips in the model).
+- ``jetnet_images/default-n<N>``: 299x299 pT_rel, 30 constituents, as the ensemble
+  (000) takes it.
 
-For each it prints jets/s of the pipeline alone (iterating the tf.data dataset,
-nothing else running), the CPU cost of the model-side densify layer when it runs
-on this CPU, the bytes per jet that cross to the device, and TFRecord bytes per jet
-(sparse as stored, and dense as a float list, serialized for comparison), beside
-the rates a GPU consumes (ENVIRONMENT.md: ~1.8k img/s for the ensemble, ~84k img/s
-for EffNet-S S0).
+Both placements of the one :class:`jettf.images.ImagePreparation` layer are measured:
+``host`` (tf.data densifies with the layer; the model then standardizes and crops) and
+``device`` (tf.data only parses; the model's layer densifies, standardizes and crops).
+For each it prints jets/s of the pipeline alone (iterating the tf.data dataset, nothing
+else running), the CPU rate of the model-side part of the layer (what the training step
+adds), the bytes per jet that cross to the device, and TFRecord bytes per jet (sparse as
+stored, and dense as a float list, serialized for comparison), beside the rates a GPU
+consumes (ENVIRONMENT.md: ~1.8k img/s for the ensemble, ~84k img/s for EffNet-S S0).
 """
 
 from __future__ import annotations
@@ -68,22 +69,20 @@ def _rate(ds, seconds: float, warmup_batches: int = 5) -> tuple:
     return n / wall, 1e6 * cpu / n
 
 
-def _layer_rate(prep, ds, seconds: float) -> float:
-    """jets/s of SparseImagePrep on this CPU (what the device does when densify='device')."""
+def _layer_rate(layer, ds, seconds: float) -> float:
+    """jets/s of the model-side ImagePreparation step on this CPU (a compiled function, as in the train step)."""
     import tensorflow as tf
 
-    import jettf.data as jd
-
-    layer = jd.SparseImagePrep.from_prep(prep)
-    fn = tf.function(lambda a, b, c: layer([a, b, c]), jit_compile=False)
-    batches = [x for x, _ in ds.take(4)]
+    fn = tf.function(lambda x: layer(x), jit_compile=False)
+    batches = [x["image"] if "image" in x else {k: x[k] for k in ("image_index", "image_values")}
+               for x, _ in ds.take(4)]
     for x in batches:
-        fn(x["image_index"], x["image_values"], x["image_flips"]).numpy()
+        fn(x).numpy()
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for x in batches:
-            fn(x["image_index"], x["image_values"], x["image_flips"]).numpy()
-            n += int(x["image_index"].shape[0])
+            fn(x).numpy()
+            n += int(next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0])
     return n / (time.perf_counter() - start)
 
 
@@ -121,37 +120,32 @@ def main() -> None:
     jetnet = jd.build("jetnet_images/default", data_dir=str(root / "data"), manual_dir=str(manual["jetnet"]),
                       n_jets=args.n_jets)
 
+    from jettf.images import ImagePreparation
+
     rows = []
     common = dict(training=True, shuffle=True, repeat=True, seed=0)
-    # 002: 40x40x3, standardize, crop 32, flips.
-    for densify, batch in (("host", 1024), ("device", 1024)):
-        prep = jd.image_prep(top, standardize=True, crop=True, densify=densify)
-        ds = jd.make_dataset(top, "train", batch_size=batch, prep=prep, flips="both", **common)
-        rate, cpu = _rate(ds, args.seconds)
-        layer = _layer_rate(prep, ds, args.seconds / 2) if densify == "device" else None
-        rows.append(("40x40x3 std+crop32+flips", densify, batch, rate, cpu, layer, prep, "top"))
-    # 000: 299x299 pT_rel replicated to 3 channels.
-    for densify, batch in (("host", 128), ("device", 128)):
-        prep = jd.image_prep(jetnet, to_rgb="replicate", densify=densify)
-        ds = jd.make_dataset(jetnet, "train", batch_size=batch, prep=prep, **common)
-        rate, cpu = _rate(ds, args.seconds)
-        layer = _layer_rate(prep, ds, args.seconds / 2) if densify == "device" else None
-        rows.append(("299x299x3 (replicated)", densify, batch, rate, cpu, layer, prep, "jetnet"))
+    setups = (("40x40x3 std+crop32 (002)", top, dict(standardize=True, crop=0.8), 1024, "top"),
+              ("299x299x1 pT_rel (000)", jetnet, {}, 128, "jetnet"))
+    for name, info, options, batch, key in setups:
+        prep = ImagePreparation.from_dataset(info, **options)
+        for densify in ("host", "device"):
+            ds = jd.make_dataset(info, "train", batch_size=batch, densify=densify == "host", **common)
+            rate, cpu = _rate(ds, args.seconds)
+            layer = _layer_rate(prep, ds, args.seconds / 2)
+            to_device = (4 * int(np.prod(info.image_spec.shape)) if densify == "host"
+                         else info.max_pixels * (4 + 4 * info.image_spec.n_channels))
+            rows.append((name, densify, batch, rate, cpu, layer, to_device, key))
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at the end; TensorFlow {tf.__version__}; "
           f"{args.n_jets} jets/class; synthetic jets\n")
     print("| images | densify | batch | pipeline jets/s (wall) | CPU us/jet | jets/s per CPU-second | "
-          "densify layer on this CPU, jets/s | bytes/jet to device | GPU consumes (img/s) |")
+          "model-side preparation on this CPU, jets/s | bytes/jet to device | GPU consumes (img/s) |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, densify, batch, rate, cpu, layer, prep, key in rows:
-        if densify == "host":
-            to_device = 4 * int(np.prod(prep.output_shape))
-        else:
-            to_device = prep.max_pixels * (4 + 4 * prep.n_channels) + 8
+    for name, densify, batch, rate, cpu, layer, to_device, key in rows:
         gpu = GPU_RATES[key]
-        print(f"| {name} | {densify} | {batch} | {rate:,.0f} | {cpu:.0f} | {1e6 / cpu:,.0f} | "
-              f"{'-' if layer is None else f'{layer:,.0f}'} | {to_device:,} | {gpu[1]:,} ({gpu[0]}) |")
+        print(f"| {name} | {densify} | {batch} | {rate:,.0f} | {cpu:.0f} | {1e6 / cpu:,.0f} | {layer:,.0f} | "
+              f"{to_device:,} | {gpu[1]:,} ({gpu[0]}) |")
     print("\n| dataset | TFRecord bytes/jet, sparse (stored) | dense image as float list | ratio |")
     print("|---|---|---|---|")
     for info, shape in ((top, (40, 40, 3)), (jetnet, (299, 299, 1))):

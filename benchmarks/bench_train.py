@@ -67,24 +67,30 @@ def main(argv=None) -> None:
     import jettf.models as zoo
 
     rows = []
+    rng = np.random.default_rng(0)
     if args.model_only:
         shape = (args.input_side, args.input_side, 3)
-        n_classes, pipeline = 5, None
+        n_classes = 5
+        model = zoo.build(args.model, n_classes, input_shape=shape, seed=0)
+        x = {"image": rng.normal(size=(args.batch_size, *shape)).astype("float32")}
     else:
+        import dataclasses
+
         import jettf.data as jd
+        from jettf.training.config import resolve
+        from jettf.training.trainer import build_tagger, prepare_data, training_model
 
         info = jd.build(args.dataset, data_dir=args.data_dir, n_jets=args.n_jets)
-        prep = jd.image_prep(info, standardize=True, to_rgb="replicate" if args.model == "ensemble" else None,
-                             resize=args.resize, densify="auto")
-        shape, n_classes = prep.output_shape, info.n_classes
-        pipeline = jd.make_dataset(info, "train", batch_size=args.batch_size, inputs=("image",), training=True,
-                                   flips="both", prep=prep, repeat=True, drop_remainder=True)
-    model = zoo.build(args.model, n_classes, input_shape=shape, seed=0)
+        config = resolve("multiclass", dataset=args.dataset, model=args.model, batch_size=args.batch_size,
+                         resize=args.resize, standardize=True)
+        data = prepare_data(config, info)
+        model = training_model(build_tagger(config, info, data.class_names), data)
+        shape, n_classes = zoo.find_layer(model, "image_preparation").output_image_shape, info.n_classes
+        pipeline = data.dataset("train", training=True, repeat=True, drop_remainder=True)
+        x = next(iter(pipeline))[0]  # one batch as the model takes it (dense or sparse: see densify_on_host)
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    rng = np.random.default_rng(0)
-    x = {"image": rng.normal(size=(args.batch_size, *shape)).astype("float32")}
     y = rng.integers(0, n_classes, args.batch_size)
-    if pipeline is None:
+    if args.model_only:
         model_rate = _rate(lambda: model.train_on_batch(x, y), args.batch_size, args.seconds, args.steps)
         rows.append(("model only (train_on_batch, batch in memory)", model_rate))
     else:
@@ -102,7 +108,7 @@ def main(argv=None) -> None:
 
     backend = keras.backend.backend()
     print(f"\nmodel {args.model}, input {shape}, batch {args.batch_size}, backend {backend}, "
-          f"{zoo.build(args.model, n_classes, input_shape=shape).count_params():,} parameters")
+          f"{zoo.count_params(model if args.model_only else zoo.architecture(model)):,} parameters")
     print(f"| measurement | images/s | ratio to model only | full multiclass epoch ({FULL_EPOCH_IMAGES:,} images) |")
     print("|---|---|---|---|")
     for name, rate in rows:

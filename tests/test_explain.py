@@ -430,9 +430,40 @@ def test_run_explain_writes_maps_and_summary(tmp_path, trained_tiny_cnn):
                            channel_names=["pt"])
     summary = run_explain(inputs, tmp_path, gradcam_jets=8, log=lambda msg: None)
     assert summary["gradcam_layers"] == {"tiny_cnn": "conv2"} and "search" not in summary
-    for name in ("average_images_pt.png", "difference_pt.png", "pearson_sig.png", "gradcam.png"):
+    for name in ("average_images.png", "difference_pt.png", "pearson_sig.png", "gradcam.png"):
         assert imread(tmp_path / name).ndim == 3, name
+    inside = summary["gradcam_weight_inside_r02"]["tiny_cnn"]
+    assert set(inside) == {"bkg", "sig"} and all(0 <= v <= 1 for v in inside.values())
     saved = json.loads((tmp_path / "explain.json").read_text())
     assert saved["files"]["gradcam"] == "gradcam.png" and saved["n_jets"] == len(y)
     r = np.load(tmp_path / "pearson.npz")["r"]
     assert r.shape == (16, 16, 1) and np.nanmax(r[1:5, 1:5]) > 0.5  # the separating corner drives the output
+
+
+def test_crop_window_and_weight_inside():
+    from jettf.explain.images import crop_window, weight_inside
+
+    image = np.arange(40 * 40).reshape(40, 40)
+    np.testing.assert_array_equal(crop_window(image, 1.2, 0.96), image[4:36, 4:36])  # 40 -> 32 as the layer crops
+    heat = np.zeros((10, 10))
+    heat[4:6, 4:6] = 1.0  # the four central pixels, centres at |eta|, |phi| = 0.05 of a 0.5 window
+    assert weight_inside(heat, 0.5, 0.2) == 1.0
+    heat[0, 0] = 4.0  # a corner with as much weight again
+    assert weight_inside(heat, 0.5, 0.2) == pytest.approx(0.5)
+    assert np.isnan(weight_inside(np.zeros((4, 4)), 0.5, 0.2))
+
+
+def test_gradcam_of_a_tagger_covers_the_prepared_window():
+    """A tagger crops 20 -> 16 inside: its maps are 16 x 16 (the window the convolutions see), not 20 x 20."""
+    keras = pytest.importorskip("keras")
+    import jettf.models as zoo
+    from jettf.explain.gradcam import grad_cam
+    from jettf.images import ImagePreparation, ImageSpec
+
+    spec = ImageSpec(npix=20, extent=1.0)
+    tagger = zoo.build("lenet", 2, preparation=ImagePreparation(spec, crop=16), seed=0, filters=(4, 4),
+                       kernel_size=3, dense_units=(8,))
+    x = np.random.default_rng(1).random((3, 20, 20, 1)).astype("float32")
+    cam = grad_cam(tagger, {"image": x})
+    (branch, maps), = cam.maps.items()
+    assert maps.shape == (3, 2, 16, 16)

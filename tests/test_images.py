@@ -1,4 +1,4 @@
-"""Jet images: ImageSpec, numpy and TensorFlow renderers, sparse/dense forms, centre crop."""
+"""Jet images: ImageSpec, numpy and TensorFlow renderers, sparse/dense forms."""
 
 import dataclasses
 import os
@@ -12,7 +12,6 @@ import tensorflow as tf  # noqa: E402
 from jettf.images import (  # noqa: E402
     ImageSpec,
     SparseImages,
-    center_crop,
     densify,
     densify_tf,
     render,
@@ -342,19 +341,6 @@ def test_densify_tf_in_tf_data_on_single_examples(jets):
     np.testing.assert_array_equal(images, render(jets, spec))
 
 
-def test_center_crop_numpy_tf_and_keras():
-    keras = pytest.importorskip("keras")
-    images = np.arange(2 * 35 * 35 * 3, dtype=np.float32).reshape(2, 35, 35, 3)
-    expected = np.asarray(keras.layers.CenterCrop(28, 28)(images))
-    np.testing.assert_array_equal(center_crop(images, 28), expected)
-    np.testing.assert_array_equal(center_crop(tf.constant(images), 28).numpy(), expected)
-    unknown = tf.function(lambda x: center_crop(x, 28), input_signature=[tf.TensorSpec([None, None, None, 3])])
-    np.testing.assert_array_equal(unknown(images).numpy(), expected)
-    np.testing.assert_array_equal(center_crop(images[0], 28), expected[0])
-    with pytest.raises(ValueError, match="size"):
-        center_crop(images, 36)
-
-
 # ---------------------------------------------------------------- channels
 def test_charge_from_pid_and_missing_charge(jets):
     spec = ImageSpec(9, 0.4, CHANNEL_SETS[2])
@@ -401,8 +387,9 @@ def test_spec_round_trip_hash_and_fingerprint():
     assert len({s.fingerprint() for s in specs}) == len(specs) == len(set(specs))
     assert ImageSpec(33, 0.4, ["pt"], flip=None) == ImageSpec(33, 0.4) and ImageSpec(33, 0.4).extent == 0.4
     assert ImageSpec(np.int64(33), np.float32(0.5), "pt").to_json() == ImageSpec(33, 0.5).to_json()
-    assert (ImageSpec.effnet_s(35).crop, ImageSpec.effnet_s(40).crop) == (28, 32)
-    assert ImageSpec.ensemble().fingerprint() == "438e9496b33f0342"  # changes only with the spec or DEFINITIONS
+    assert ImageSpec.effnet_s(40).channel_units() == ["GeV", "GeV", "GeV"]
+    assert dataclasses.replace(ImageSpec.ensemble(), normalize="l1").channel_units() == ["fraction of the image's pt"]
+    assert ImageSpec.ensemble().fingerprint() == "1001fb63548c42f7"  # changes only with the spec or DEFINITIONS
     with pytest.raises(dataclasses.FrozenInstanceError):
         specs[0].npix = 3
 
@@ -422,7 +409,6 @@ def test_spec_round_trip_hash_and_fingerprint():
         (dict(rotate="pca"), "ImageSpec.rotate: expected None or one of"),
         (dict(flip="yes"), "ImageSpec.flip: expected True, False or None"),
         (dict(normalize="l2"), "ImageSpec.normalize"),
-        (dict(crop=34), r"ImageSpec.crop: expected None or an int in \[1, npix=33\]"),
     ],
 )
 def test_spec_validation(kwargs, message):

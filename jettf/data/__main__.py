@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 
-def main(argv=None) -> int:
-    from jettf.utils import sigterm_as_keyboard_interrupt
+PROG = "python -m jettf.data"
 
-    sigterm_as_keyboard_interrupt()  # kill (SIGTERM) stops a build like Ctrl-C: workers stopped, no partial files
-    parser = argparse.ArgumentParser(prog="python -m jettf.data", description=__doc__.split("\n")[0])
+
+def main(argv=None) -> int:
+    """Build, describe or list datasets (quiet start, SIGTERM as Ctrl-C, one-line errors: jettf.cli)."""
+    from jettf.cli import run_command
+
+    return run_command(PROG, _main, argv)
+
+
+def _main(argv) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog="--debug: show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build a dataset (public files from --manual-dir, else a generated sample)")
     b.add_argument("name", help="NAME or NAME/CONFIG, e.g. top_tagging_images/quick")
@@ -38,7 +44,6 @@ def main(argv=None) -> int:
     i.add_argument("--json", action="store_true", help="print the metadata as JSON (arrays left out)")
     sub.add_parser("list", help="list the builders and their configs")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     if args.command == "list":
         from jettf.data.info import builder_class, dataset_names

@@ -95,9 +95,10 @@ def _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_run
                 raise ValueError(f"{full} in {builder.data_dir} was built with a different {key} "
                                  f"({meta.get(key)} vs {expected.get(key)} in the code): bump the builder's VERSION "
                                  "or rebuild with overwrite=True (--overwrite)")
-        if manual_dir is not None and info.source.get("kind") != "public":
+        from_manual = info.source.get("kind") == "public" or info.source.get("manual_dir")
+        if manual_dir is not None and not from_manual:
             raise ValueError(f"{full} in {builder.data_dir} was built from a {info.source.get('kind')} sample; "
-                             f"rebuild with overwrite=True (--overwrite) to use the public files in {manual_dir}")
+                             f"rebuild with overwrite=True (--overwrite) to use the files in {manual_dir}")
         _say(f"{full}: already built in {builder.data_dir}; reusing it ({info.source.get('kind')} source)")
         return info
     if isinstance(beam_runner, str):

@@ -25,6 +25,7 @@ every layer and weight). Other backends raise ``NotImplementedError``.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Mapping, Optional, Sequence, Union
 
 import keras
@@ -222,7 +223,10 @@ def _replay(model):
 
         return call
 
-    flat = keras.models.clone_model(model, clone_function=_identity, call_function=call_function(()))
+    with warnings.catch_warnings():
+        # Inlining a nested model whose input is a dict names the new tensors differently; Keras warns, harmlessly.
+        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+        flat = keras.models.clone_model(model, clone_function=_identity, call_function=call_function(()))
     return flat.input, tensors, flat.outputs
 
 

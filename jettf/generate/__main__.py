@@ -11,13 +11,20 @@ from jettf.detector.cards import CARDS as DETECTOR_CARDS
 from jettf.generate.production import generate_sample
 from jettf.generate.pythia import SHARD_JETS
 from jettf.generate.samples import SAMPLES
-from jettf.utils import sigterm_as_keyboard_interrupt
+
+PROG = "python -m jettf.generate"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    sigterm_as_keyboard_interrupt()  # kill (SIGTERM) stops like Ctrl-C: finished shards kept, workers stopped
+    """Generate a sample (SIGTERM as Ctrl-C: finished shards kept, workers stopped; one-line errors: jettf.cli)."""
+    from jettf.cli import run_command
+
+    return run_command(PROG, _main, argv)
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m jettf.generate",
+        prog=PROG, epilog="--debug: show tracebacks",
         description="Generate a jet sample with Pythia 8 + FastJet in the public file layout "
         "(interrupt and rerun to resume).",
     )
@@ -43,7 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             classes=args.classes, n_particles=args.n_particles, shard_jets=args.shard_jets, detector=args.detector,
         )
     except KeyboardInterrupt:
-        print(f"interrupted: the finished shards are kept in {os.path.join(args.out, '.shards')}; "
+        print(f"{PROG}: interrupted; the finished shards are kept in {os.path.join(args.out, '.shards')}; "
               "run the same command again to resume", file=sys.stderr)
         return 130
     for path in files:

@@ -15,6 +15,7 @@ the same.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from typing import Callable, Optional
 
@@ -95,8 +96,9 @@ def build_preparation(config: TrainConfig, info):
 
     if zoo.info(config.model).input_kind != "image":
         return None
-    settings = dict(standardize=config.standardize, std_floor=config.std_floor, crop=config.crop,
-                    colormap=config.colormap, resize=config.resize)
+    # Every TrainConfig field named like an ImagePreparation option is that option (one definition each).
+    options = inspect.signature(ImagePreparation.__init__).parameters
+    settings = {name: value for name, value in config.to_dict().items() if name in options}
     prep = ImagePreparation.from_dataset(info, **settings)
     if config.resize is None and prep.output_side < MIN_INPUT_SIDE.get(config.model, 0):
         prep = ImagePreparation.from_dataset(info, **{**settings, "resize": MIN_INPUT_SIDE[config.model]})
