@@ -1,6 +1,7 @@
 """``python -m jettf.data``: build and inspect jettf datasets.
 
     python -m jettf.data build NAME[/CONFIG] --data-dir DIR [--manual-dir M] [--n-jets N]
+    python -m jettf.data build NAME --beam --beam-runner dask [--dask-address tcp://H:8786] [--beam-workers N]
     python -m jettf.data info NAME[/CONFIG] --data-dir DIR
     python -m jettf.data list
 """
@@ -36,8 +37,18 @@ def _main(argv) -> int:
     b.add_argument("--workers", type=int, default=1,
                    help="processes for Pythia generation and for making examples (without --beam)")
     b.add_argument("--beam", action="store_true", help="prepare with Apache Beam (pip install 'jettf[beam]')")
-    b.add_argument("--beam-runner", default="DirectRunner", help="Beam runner (with --beam)")
-    b.add_argument("--beam-workers", type=int, default=None, help="DirectRunner workers (with --beam)")
+    b.add_argument("--beam-runner", default=None,
+                   help="DirectRunner (default: Beam's in-process runner, never the Prism download), dask (Beam's "
+                        "DaskRunner: a local Dask cluster, or --dask-address), or a Beam runner such as "
+                        "DataflowRunner, FlinkRunner, SparkRunner with its --beam-options; implies --beam")
+    b.add_argument("--beam-workers", type=int, default=None,
+                   help="local worker processes: DirectRunner's (multi-processing) or the Dask LocalCluster's "
+                        "(default: all cores)")
+    b.add_argument("--dask-address", default=None, metavar="tcp://HOST:8786",
+                   help="with --beam-runner dask: the Dask scheduler to run on (default: a LocalCluster here)")
+    b.add_argument("--beam-options", default=None, metavar="'--flag=value ...'",
+                   help="more Beam pipeline options, written with '=', e.g. --beam-options='--project=P --region=R "
+                        "--temp_location=gs://B/tmp' (Dataflow) or --beam-options='--flink_master=H:8081' (Flink)")
     i = sub.add_parser("info", help="describe a built dataset")
     i.add_argument("name")
     i.add_argument("--data-dir", default=None)
@@ -68,17 +79,43 @@ def _main(argv) -> int:
 
     from jettf.data import build
 
-    beam_options = None
-    if args.beam and args.beam_workers:
-        from apache_beam.options.pipeline_options import PipelineOptions
-
-        beam_options = PipelineOptions(direct_num_workers=args.beam_workers, direct_running_mode="multi_processing")
+    runner, beam_options, workers = _beam_settings(args, b)
     info = build(args.name, args.data_dir, args.manual_dir, args.n_jets, download_dir=args.download_dir,
-                 overwrite=args.overwrite, beam_runner=args.beam_runner if args.beam else None,
-                 beam_options=beam_options, workers=args.workers)
+                 overwrite=args.overwrite, beam_runner=runner, beam_options=beam_options, workers=workers)
     print(f"{info.name} ready: tfds.load({info.name!r}, data_dir={str(info.builder.data_dir_root)!r}) "
           "after `import tfds_builders`")
     return 0
+
+
+def _beam_settings(args, parser):
+    """``(runner name or None, PipelineOptions or None, workers)`` from the build options."""
+    import os
+    import shlex
+
+    from jettf.data.distributed import DIRECT_NAMES, is_dask
+
+    runner = args.beam_runner or ("DirectRunner" if args.beam else None)
+    if runner is None:
+        for flag in ("beam_workers", "dask_address", "beam_options"):
+            if getattr(args, flag) is not None:
+                parser.error(f"--{flag.replace('_', '-')} needs --beam (and a --beam-runner)")
+        return None, None, args.workers
+    if args.dask_address is not None and not is_dask(runner):
+        parser.error("--dask-address needs --beam-runner dask")
+    flags = shlex.split(args.beam_options or "")
+    workers = args.workers
+    if is_dask(runner):
+        if args.dask_address is not None:
+            flags.append(f"--dask_client_address={args.dask_address}")
+        else:
+            workers = args.beam_workers or os.cpu_count() or 1
+    elif runner.lower() in DIRECT_NAMES and args.beam_workers and args.beam_workers > 1:
+        flags += [f"--direct_num_workers={args.beam_workers}", "--direct_running_mode=multi_processing"]
+    if not flags:
+        return runner, None, workers
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    return runner, PipelineOptions(flags), workers
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ way for every dataset:
    images (ImageSpec), computes global features (FeatureSpec) and yields
    examples. Without Beam they run in this process (or in ``builder.workers``
    spawned processes); with a Beam runner (``DownloadConfig(beam_runner=...)``)
-   each task is one Beam element. Either way the records and their order are
+   each task is one Beam element; with ``builder.shard_runner`` (Beam's
+   DaskRunner, :mod:`jettf.data.distributed`) each task is one Dask partition
+   and TFDS' writer runs here. Either way the records and their order are
    the same, byte for byte (keys fix the order; map fields are serialized
    deterministically).
 4. **Statistics** (after writing): one pass over the written records gives
@@ -352,6 +354,9 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             max_constituents=cfg.max_constituents,
             has_pid=self.HAS_PID,
         )
+        shard_runner = getattr(self, "shard_runner", None)
+        if shard_runner is not None:  # Beam's DaskRunner computes the tasks; TFDS writes here (jettf.data.distributed)
+            return shard_runner.examples(processor, tasks)
         if getattr(self, "_use_beam", False):
             beam = tfds.core.lazy_imports.apache_beam
             return beam.Create(tasks) | beam.FlatMap(processor)

@@ -38,7 +38,9 @@ class _NoCustomConfigWarning(logging.Filter):
     """TFDS warns with the whole config whenever a ``-n<N>`` config is used; that is expected here."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Using custom data configuration" not in record.getMessage()
+        message = record.getMessage()
+        # Expected while a dataset is being built for the first time: its folder has no dataset_info.json yet.
+        return "Using custom data configuration" not in message and "has no dataset_info.json" not in message
 
 
 @contextlib.contextmanager
@@ -66,8 +68,14 @@ def build(name: str, data_dir: Optional[str] = None, manual_dir: Optional[str] =
             ``<config>-n<n_jets>``, so it has its own directory and identity.
         download_dir: where generated samples are cached (default ``<data_dir>/downloads``).
         overwrite: rebuild even if the dataset exists.
-        beam_runner, beam_options: build with Apache Beam (e.g. ``"DirectRunner"``).
-        workers: processes for Pythia generation and for making examples (without Beam).
+        beam_runner, beam_options: build with Apache Beam: ``"DirectRunner"`` (Beam's in-process
+            FnApiRunner, never the Prism download; ``direct_num_workers`` processes with
+            ``direct_running_mode="multi_processing"``), ``"dask"`` (the shard stage on Beam's
+            DaskRunner: a LocalCluster of ``workers`` processes, or the scheduler at the options'
+            ``dask_client_address``; same records, byte for byte), or any Beam runner name or object
+            with its ``PipelineOptions`` (Dataflow, Flink, Spark: :mod:`jettf.data.distributed`).
+        workers: processes for Pythia generation and for making examples (without Beam), and the
+            LocalCluster's worker processes with ``beam_runner="dask"``.
 
     An existing build is reused only if it matches: same specs, and built from the
     public files when ``manual_dir`` is given; otherwise this raises and says to
@@ -101,10 +109,15 @@ def _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_run
                              f"rebuild with overwrite=True (--overwrite) to use the files in {manual_dir}")
         _say(f"{full}: already built in {builder.data_dir}; reusing it ({info.source.get('kind')} source)")
         return info
-    if isinstance(beam_runner, str):
-        import apache_beam as beam
+    from jettf.data import distributed
 
-        beam_runner = getattr(beam.runners, beam_runner)()
+    shards = contextlib.nullcontext()
+    if distributed.is_dask(beam_runner):  # Beam's DaskRunner runs the shard stage; TFDS writes the records here
+        address, local_workers = distributed.dask_settings(beam_options, workers)
+        shards = builder.shard_runner = distributed.DaskShards(address, local_workers, scratch_root=data_dir)
+        beam_runner = beam_options = None
+    elif beam_runner is not None:
+        beam_runner, beam_options = distributed.resolve_runner(beam_runner, beam_options)
     download_config = tfds.download.DownloadConfig(
         manual_dir=manual_dir,
         download_mode=(tfds.download.GenerateMode.FORCE_REDOWNLOAD if overwrite
@@ -114,7 +127,12 @@ def _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_run
         try_download_gcs=False,  # offline-first: never ask TFDS' bucket (it times out without network)
     )
     start = time.perf_counter()
-    builder.download_and_prepare(download_dir=download_dir, download_config=download_config)
+    with shards:
+        if isinstance(shards, distributed.DaskShards):
+            _say(f"{full}: shard stage on {shards.description}")
+        builder.download_and_prepare(download_dir=download_dir, download_config=download_config)
+        if isinstance(shards, distributed.DaskShards) and shards.task_stats:
+            _say(f"{full}: {shards.summary()}")
     info = JetDatasetInfo(cls(config=config, data_dir=data_dir))
     _say(f"built in {time.perf_counter() - start:.1f} s:\n{info.summary()}")
     return info

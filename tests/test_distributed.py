@@ -1,0 +1,148 @@
+"""Past one process: dataset builds on Beam's DaskRunner, and data-parallel training over two CPU devices.
+
+Builds: the records of a Dask build (a LocalCluster of 2 processes started by the command, or a
+scheduler address) are byte-identical to the single-process build's, on small public-layout files
+and on a generated Pythia sample; a worker's error reaches the caller; Beam's local runner is
+chosen explicitly, so Prism (a download) is never tried.
+
+Training: the real trainer (:func:`jettf.training.trainer.fit_validate`) runs one epoch at global
+batch B on one device and data-parallel on two CPU devices (TensorFlow: two logical CPU devices
+under ``MirroredStrategy``; JAX: ``--xla_force_host_platform_device_count=2`` under
+``keras.distribution.DataParallel``), each backend in its own subprocess; the weights agree to float
+tolerance and the run directories record the devices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import jettf.data as jd
+from tfds_builders import testing as dummy
+
+pytest.importorskip("apache_beam", reason="apache-beam (the 'beam' extra) is not installed")
+
+
+def _split_bytes(info, split: str) -> bytes:
+    return b"".join(Path(p).read_bytes() for p, _, _ in info.file_instructions(split))
+
+
+def _assert_same_records(a, b) -> None:
+    assert a.splits == b.splits
+    for split in a.splits:
+        assert _split_bytes(a, split) == _split_bytes(b, split), split
+    keep = ("pixel_mean", "pixel_std", "feature_mean", "feature_std", "statistics", "selection", "max_pixels")
+    assert {k: a.metadata[k] for k in keep} == {k: b.metadata[k] for k in keep}
+    assert a.fingerprint() == b.fingerprint()
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """A Dask LocalCluster of 2 single-threaded processes, shared by the tests that pass its address."""
+    pytest.importorskip("distributed", reason="Beam's Dask extra (apache-beam[dask]) is not installed")
+    import logging
+
+    from dask.distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=logging.WARNING)
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+@pytest.fixture
+def small_shards(monkeypatch):
+    """top_tagging_images/quick with 7 source rows per shard task: several tasks per split, in order."""
+    import tfds_builders  # noqa: F401 - registers the builders
+    from jettf.data.info import builder_class
+
+    configs = builder_class("top_tagging_images").builder_configs
+    monkeypatch.setitem(configs, "quick", dataclasses.replace(configs["quick"], shard_size=7))
+
+
+def test_dask_build_from_the_command_line_equals_the_single_process_build(small_shards, tmp_path, capsys):
+    """``python -m jettf.data build ... --beam-runner dask --beam-workers 2`` on public-layout files."""
+    pytest.importorskip("distributed", reason="Beam's Dask extra (apache-beam[dask]) is not installed")
+    from jettf.data.__main__ import _main
+
+    manual = tmp_path / "manual"
+    dummy.write_dummy_files("top_tagging_images", manual)
+    plain = jd.build("top_tagging_images/quick", data_dir=str(tmp_path / "plain"), manual_dir=str(manual))
+    assert _main(["build", "top_tagging_images/quick", "--data-dir", str(tmp_path / "dask"), "--manual-dir",
+                  str(manual), "--beam-runner", "dask", "--beam-workers", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "ready: tfds.load('top_tagging_images/quick'" in out
+    assert "shard stage on Beam DaskRunner on a LocalCluster of 2 processes" in err
+    assert "peak RSS" in err
+    assert sum(len(list(p.iterdir())) for p in (tmp_path / "dask").glob(".jettf-dask-shards-*")) == 0
+    dask = jd.load_info("top_tagging_images/quick", str(tmp_path / "dask"))
+    assert dask.source["kind"] == "public"
+    _assert_same_records(plain, dask)
+    # 20 + 8 + 8 jets in shards of 7 rows: several tasks per split, streamed back in key order.
+    assert plain.splits == {"train": 20, "validation": 8, "test": 8}
+
+
+def test_dask_build_on_a_scheduler_address_equals_the_single_process_build_generated(scheduler, tmp_path):
+    """A generated Pythia sample (JetNet, 4 jets per class), built plain and on the scheduler at an address."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    downloads = str(tmp_path / "downloads")  # one generated sample, read by both builds
+    plain = jd.build("jetnet_images/quick", data_dir=str(tmp_path / "plain"), n_jets=4, download_dir=downloads)
+    dask = jd.build("jetnet_images/quick", data_dir=str(tmp_path / "dask"), n_jets=4, download_dir=downloads,
+                    beam_runner="dask", beam_options=PipelineOptions([f"--dask_client_address={scheduler}"]))
+    assert dask.source["kind"] == "generated" and dask.source["seed"] == plain.source["seed"] == 0
+    _assert_same_records(plain, dask)
+
+
+class _Fails:
+    """A shard processor that fails on its second task (picklable by reference for the Dask workers)."""
+
+    def __call__(self, task):
+        if task == 1:
+            raise ValueError("shard 1 is broken")
+        yield task, {"value": task}
+
+
+def test_a_worker_error_reaches_the_build(scheduler, tmp_path):
+    from jettf.data.distributed import DaskShards
+
+    with DaskShards(scheduler, scratch_root=tmp_path) as shards:
+        stream = shards.examples(_Fails(), [0, 1, 2])
+        assert next(stream) == (0, {"value": 0})
+        with pytest.raises(ValueError, match="shard 1 is broken"):
+            list(stream)
+    assert not list(tmp_path.iterdir())  # scratch files removed
+
+
+def test_local_beam_never_tries_prism(manual_small, tmp_path, monkeypatch):
+    """DirectRunner (a name or Beam's object) runs on Beam's FnApiRunner: Prism, which downloads, is never tried."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability import prism_runner
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    import apache_beam as beam
+    from jettf.data import distributed
+
+    def no_prism(*args, **kwargs):
+        raise AssertionError("the Prism runner (a download) was tried")
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", no_prism)
+    options = PipelineOptions(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    for runner in ("DirectRunner", "direct", beam.runners.DirectRunner()):
+        resolved, same = distributed.resolve_runner(runner, options)
+        assert isinstance(resolved, FnApiRunner) and same is options
+    resolved, flink = distributed.resolve_runner("FlinkRunner", PipelineOptions(["--flink_master=host:8081"]))
+    assert resolved is None and flink.get_all_options()["runner"] == "FlinkRunner"
+    plain = jd.build("top_tagging_images/quick", data_dir=str(tmp_path / "plain"), manual_dir=str(manual_small))
+    beamed = jd.build("top_tagging_images/quick", data_dir=str(tmp_path / "beam"), manual_dir=str(manual_small),
+                      beam_runner="DirectRunner")
+    _assert_same_records(plain, beamed)
+
+
+@pytest.fixture(scope="module")
+def manual_small(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("manual")
+    dummy.write_dummy_files("top_tagging_images", folder)
+    return folder
