@@ -29,11 +29,15 @@ softmax in :attr:`class_names` order, and ``class_ids`` int64 ``[N]``, its argma
     the raw jet: ``constituents`` float32 ``[N, M, 4]`` (pt [GeV], eta, phi [rad],
     energy [GeV]; zero-padded, a row with pt = 0 is padding; send *all* of the
     jet's constituents, as the training images were rendered from all of them)
-    and ``jet`` float32 ``[N, 4]`` (pt [GeV], eta, phi [rad], mass [GeV]; the jet
-    axis centres the image). The graph renders the image with
-    :func:`jettf.images.render_tf` and the ImageSpec the model carries, and calls the
-    model: ``render_tf -> model``, nothing rebuilt from the run's configuration. Channels that need charges add ``pid`` int32
-    ``[N, M]`` (PDG ids). Of the global features, the jet kinematics and
+    and ``jet`` float32 ``[N, 4]`` (pt [GeV], eta, phi [rad], mass [GeV]; constituents
+    are taken relative to the jet axis, then centred as the ImageSpec says). The graph
+    renders the image with :func:`jettf.images.render_tf` and the ImageSpec the model
+    carries, and calls the model: ``render_tf -> model``, nothing rebuilt from the run's
+    configuration. Channels that need charges (``charged_pt``, ...) or the generator-level
+    EM/hadron split (``em``, ``had``) add ``pid`` int32 ``[N, M]`` (PDG ids); detector
+    channels (``tracks``, ``ecal``, ``hcal``) add ``subdetector`` int32 ``[N, M]``
+    (:data:`jettf.jets.TRACK`, ``ECAL``, ``HCAL`` tags, as ``JetBatch.subdetector``).
+    Of the global features, the jet kinematics and
     ``n_constituents`` are computed in the graph; the substructure observables
     (N-subjettiness, ECF series, EFPs) need fastjet-contrib, so the signature takes
     those -- and only those -- as ``substructure_features`` float32 ``[N, F_sub]``,
@@ -41,8 +45,10 @@ softmax in :attr:`class_names` order, and ``class_ids`` int64 ``[N]``, its argma
 
 Every signature checks its inputs in the graph (rank, fixed dimensions, equal
 batch sizes, finite values, pt >= 0; from_constituents also a jet pt > 0 and at least one
-constituent per jet) and fails with a message naming the input, never with a silently
-wrong answer.
+constituent per jet) and fails with a message naming the input (and, for the physical
+checks, the batch indices of the offending jets), never with a silently wrong answer.
+To try a request without a server, call a signature of the loaded SavedModel:
+``tf.saved_model.load(DIR).signatures["from_constituents"](constituents=..., jet=...)``.
 
 Backends: the export runs on Keras' TensorFlow backend. ``model.keras`` files are
 backend-independent, so a run trained with ``KERAS_BACKEND=jax`` exports the same
@@ -122,7 +128,8 @@ class _Plan:
     feature_names: list
     in_graph: list  # features computed in from_constituents
     external: list  # features from_constituents takes as substructure_features
-    needs_pid: bool
+    needs_pid: bool  # charged channels, or em/had from PDG ids
+    needs_subdetector: bool  # detector channels (tracks, ecal, hcal)
     class_names: list
     model_input_shape: tuple  # non-batch shape of the primary model input (dims may be None)
 
@@ -151,19 +158,34 @@ class _Plan:
                                      "columns": ["pt", "eta", "phi", "energy"]}
         if self.uses_features:
             serve["global_features"] = {"dtype": "float32", "shape": [-1, len(self.feature_names)],
-                                        "doc": "raw (unstandardized) global jet features, FeatureSpec columns",
+                                        "doc": "raw (unstandardized) global jet features, as "
+                                               "jettf.features.compute_features gives them with the metadata's "
+                                               "feature_spec, in feature_names order",
                                         "columns": list(self.feature_names)}
+        axis = "jet pt [GeV] (> 0), eta, phi [rad], mass [GeV]"
+        if kind == "image":
+            centre = {None: "the image is centred on the jet's (eta, phi)",
+                      "pt_centroid": "constituents are taken relative to (eta, phi), then centred on their pt "
+                                     "centroid",
+                      "hardest": "constituents are taken relative to (eta, phi), then centred on the hardest one",
+                      "leading_subjet": "constituents are taken relative to (eta, phi), then centred on the "
+                                        "leading kT subjet"}[self.image_spec.center]
+            axis += "; " + centre
         raw = {
             "constituents": {"dtype": "float32", "shape": [-1, -1, 4], "columns": ["pt", "eta", "phi", "energy"],
                              "doc": "all constituents of each jet: pt [GeV], eta, phi [rad], energy [GeV]; "
                                     "zero-padded (pt = 0 marks padding); any M; at least one per jet"},
-            "jet": {"dtype": "float32", "shape": [-1, 4], "columns": ["pt", "eta", "phi", "mass"],
-                    "doc": "jet pt [GeV] (> 0), eta, phi [rad], mass [GeV]; (eta, phi) is the image axis"},
+            "jet": {"dtype": "float32", "shape": [-1, 4], "columns": ["pt", "eta", "phi", "mass"], "doc": axis},
         }
         if self.needs_pid:
             raw["pid"] = {"dtype": "int32", "shape": [-1, -1],
-                          "doc": "PDG id of each constituent like constituents[..., 0] (0 for padding); "
-                                 "charged channels use |pid| in jettf.images.channels.CHARGED_PIDS"}
+                          "doc": "PDG id of each constituent, like constituents[..., 0] (0 for padding): charged "
+                                 "channels use |pid| in jettf.images.channels.CHARGED_PIDS, em/had the "
+                                 "generator-level split of jettf.jets.generator_split"}
+        if self.needs_subdetector:
+            raw["subdetector"] = {"dtype": "int32", "shape": [-1, -1],
+                                  "doc": "subdetector tag of each constituent, like constituents[..., 0], as "
+                                         "JetBatch.subdetector: 1 = track, 2 = ECAL, 3 = HCAL (0 for padding)"}
         if self.external:
             raw["substructure_features"] = {
                 "dtype": "float32", "shape": [-1, len(self.external)], "columns": list(self.external),
@@ -175,7 +197,7 @@ class _Plan:
 def _plan(run_dir) -> _Plan:
     """Everything an export needs, from the run's ``model.keras`` (the tagger carries its preparation)."""
     import jettf.models as zoo
-    from jettf.images.channels import needs_charge
+    from jettf.images.channels import CHANNELS, needs_charge
     from jettf.training import load_tagger
     from jettf.training.run_dir import RunDir
 
@@ -213,8 +235,11 @@ def _plan(run_dir) -> _Plan:
     in_graph = [n for n in feature_names if n in IN_GRAPH_FEATURES]
     external = [n for n in feature_names if n not in IN_GRAPH_FEATURES]
     metrics = run.read_metrics() if run.metrics_path.exists() else {}
+    channels = () if preparation is None else preparation.image_spec.channels
+    tags = {CHANNELS[c].needs_subdetector for c in channels} - {None}
+    needs_subdetector = "detector" in tags  # detector-level tags serve every subdetector channel, as in render()
     return _Plan(run.path, config, metrics, model, kind, preparation, feature_names, in_graph, external,
-                 preparation is not None and needs_charge(preparation.image_spec.channels), class_names,
+                 needs_charge(channels) or (bool(tags) and not needs_subdetector), needs_subdetector, class_names,
                  tuple(inputs[kind].shape[1:]))
 
 
@@ -262,6 +287,14 @@ def _validate(signature: str, tensors: dict, docs: dict) -> dict:
         return {name: tf.identity(x) for name, x in tensors.items()}
 
 
+def _assert_every(ok, message: str):
+    """An assertion that ``ok`` ``[N]`` holds for every jet; its error lists the failing batch indices."""
+    import tensorflow as tf
+
+    bad = tf.reshape(tf.where(tf.logical_not(ok)), [-1])
+    return tf.debugging.Assert(tf.reduce_all(ok), [message, bad], summarize=20)
+
+
 def _outputs(probabilities) -> dict:
     import tensorflow as tf
 
@@ -289,6 +322,7 @@ def build_functions(plan: _Plan) -> dict:
 
     from jettf.images import render_tf
     from jettf.images.channels import CHARGED_PIDS
+    from jettf.jets import GEN_EM, GEN_HAD
 
     docs = plan.signature_inputs()
     kind, model = plan.input_kind, plan.model
@@ -307,21 +341,24 @@ def build_functions(plan: _Plan) -> dict:
         t = _validate(FROM_CONSTITUENTS, t, docs[FROM_CONSTITUENTS])
         c, jet = t["constituents"], t["jet"]
         pt, eta, phi, energy = tf.unstack(c, num=4, axis=-1)
-        physical = [
-            tf.debugging.assert_positive(jet[:, 0], message=f"{FROM_CONSTITUENTS}: a jet has pt <= 0 in input 'jet' "
-                                         "(column 0 is the jet pt in GeV and must be > 0)"),
-            tf.debugging.assert_equal(tf.reduce_all(tf.reduce_any(pt > 0, axis=1)), True,
-                                      message=f"{FROM_CONSTITUENTS}: a jet has no constituents (every row of "
-                                              "'constituents' has pt = 0); send at least one per jet"),
-        ]
+        physical = [_assert_every(jet[:, 0] > 0, f"{FROM_CONSTITUENTS}: input 'jet' has a jet pt <= 0 (column 0 is "
+                                                 "the jet pt in GeV and must be > 0) at batch indices"),
+                    _assert_every(tf.reduce_any(pt > 0, axis=1),
+                                  f"{FROM_CONSTITUENTS}: input 'constituents' has a jet without constituents (every "
+                                  "row has pt = 0; send at least one per jet) at batch indices")]
         with tf.control_dependencies(physical):
             pt = tf.identity(pt)
         if kind == "image":
-            charge = None
-            if plan.needs_pid:
-                pdg = tf.abs(t["pid"])[..., None]
-                charge = tf.cast(tf.reduce_any(tf.equal(pdg, tf.constant(CHARGED_PIDS, tf.int32)), -1), tf.float32)
-            primary = render_tf(pt, eta, phi, energy, None, jet[:, 1], jet[:, 2], plan.image_spec, charge=charge)
+            charge = subdetector = None
+            if plan.needs_pid:  # as jettf.images.channels.constituent_charge and jettf.jets.generator_split
+                pdg = tf.abs(t["pid"])
+                charge = tf.cast(tf.reduce_any(tf.equal(pdg[..., None], tf.constant(CHARGED_PIDS, tf.int32)), -1),
+                                 tf.float32)
+                subdetector = tf.where((pdg == 11) | (pdg == 22), GEN_EM, tf.where(pdg >= 100, GEN_HAD, 0))
+            if plan.needs_subdetector:
+                subdetector = t["subdetector"]
+            primary = render_tf(pt, eta, phi, energy, None, jet[:, 1], jet[:, 2], plan.image_spec, charge=charge,
+                                subdetector=subdetector)
         else:
             primary = _fit_constituents(c, plan.model_input_shape[0])
         features = None
@@ -365,6 +402,7 @@ def _metadata(plan: _Plan, version: int, name: str) -> dict:
     settings, resolved, metrics = plan.config["config"], plan.config["resolved"], plan.metrics
     docs = plan.signature_inputs()
     test = dict(metrics.get("test") or {})
+    build = zoo.model_metadata(plan.model)
     feature_spec = resolved.get("feature_spec") if plan.uses_features else None
     return {
         "format": METADATA_FORMAT,
@@ -376,16 +414,18 @@ def _metadata(plan: _Plan, version: int, name: str) -> dict:
         "model": {
             "architecture": settings.get("model"),
             "options": settings.get("model_options") or {},
-            "build": zoo.model_metadata(plan.model),
+            "build": build,
             "input_kind": plan.input_kind,
             "params": zoo.count_params(plan.model),
             "trained_with_backend": (resolved.get("accelerator") or {}).get("backend"),
+            "trained_densify": resolved.get("densify"),  # where training densified its sparse images
         },
         "image_spec": plan.image_spec.to_dict() if plan.image_spec is not None else None,
         "image_spec_fingerprint": plan.image_spec.fingerprint() if plan.image_spec is not None else None,
         "preparation": None if plan.preparation is None else {
-            **plan.preparation.describe(), "flips": "training only (Keras RandomFlip layers)",
-            "where": "inside the model: serving_default takes the image as rendered"},
+            **{k: v for k, v in plan.preparation.describe().items() if k != "densify"},  # serving sends dense images
+            "training_flips": list(build.get("flips") or []),
+            "where": "the model's first layer (ImagePreparation): serving_default takes the image as rendered"},
         "feature_spec": feature_spec,
         "feature_spec_fingerprint": FeatureSpec.from_dict(feature_spec).fingerprint() if feature_spec else None,
         "feature_names": plan.feature_names,
@@ -423,10 +463,13 @@ def _fmt_shape(shape) -> str:
     return "[" + ", ".join("N" if i == 0 else ("M" if d == -1 else str(d)) for i, d in enumerate(shape)) + "]"
 
 
-def _model_card(meta: dict) -> str:
-    """model_card.md: what the model is, its inputs and outputs, and how to query it."""
+def _model_card(meta: dict, base: Path) -> str:
+    """model_card.md: what the model is, its inputs and outputs, and how to query it (``base``: the model's
+    base directory, whose path the commands use)."""
     name, version = meta["name"], meta["version"]
-    test = meta["metrics"]["test"]
+    base = Path(base).resolve()
+    here = base / str(version)
+    test, sigs = meta["metrics"]["test"], meta["signatures"]
     lines = [
         f"# {name} (version {version})",
         "",
@@ -449,67 +492,102 @@ def _model_card(meta: dict) -> str:
               "Both return `probabilities` float32 `[N, n_classes]` (softmax, columns in class order) and "
               "`class_ids` int64 `[N]` (argmax). N (and M) are free.", "",
               "| signature | input | dtype | shape | meaning |", "|---|---|---|---|---|"]
-    for sig, body in meta["signatures"].items():
+    for sig, body in sigs.items():
         for input_name, doc in body["inputs"].items():
             lines.append(f"| `{sig}` | `{input_name}` | {doc['dtype']} | `{_fmt_shape(doc['shape'])}` | "
                          f"{doc['doc']} |")
-    if meta["features_as_input"]:
-        lines += ["", "### `substructure_features` columns (from_constituents)", "",
-                  "These global features need fastjet-contrib (N-subjettiness, ECF series, EFPs) and cannot be "
-                  "computed in the graph: compute them with `jettf.features.compute_features(batch, "
-                  "FeatureSpec.from_dict(feature_spec))` and send these columns, in this order:", "",
-                  ", ".join(f"`{n}`" for n in meta["features_as_input"])]
     if meta["features_computed_in_graph"]:
-        lines += ["", "Computed in the graph from `jet` and `constituents`: "
+        lines += ["", f"`{FROM_CONSTITUENTS}` computes these global features in the graph: "
                   + ", ".join(f"`{n}` ({IN_GRAPH_FEATURES[n]})" for n in meta["features_computed_in_graph"]) + "."]
+    if meta["features_as_input"]:
+        lines += ["", "### `substructure_features` (from_constituents)", "",
+                  "These global features need fastjet-contrib (N-subjettiness, ECF series, EFPs) and cannot be "
+                  "computed in the graph. Compute them from the same jets (a `jettf.jets.JetBatch`) with the "
+                  "model's FeatureSpec and send these columns, in this order: "
+                  + ", ".join(f"`{n}`" for n in meta["features_as_input"]) + ".", "",
+                  "```python",
+                  "from jettf.features import FeatureSpec, compute_features",
+                  "from jettf.serving import read_metadata",
+                  f"meta = read_metadata(\"{here}\")",
+                  "values, names = compute_features(batch, FeatureSpec.from_dict(meta[\"feature_spec\"]))",
+                  "sub = values[:, [names.index(n) for n in meta[\"features_as_input\"]]]",
+                  "```"]
     if meta["image_spec"] is not None:
         spec, prep = meta["image_spec"], meta["preparation"]
+        units = ", ".join(f"`{c}`" for c in spec["channels"])
+        centre = {None: "the jet axis", "pt_centroid": "the pt centroid", "hardest": "the hardest constituent",
+                  "leading_subjet": "the leading kT subjet"}[spec["center"]]
+        shape_in, shape_out = prep["input_shape"], prep["output_shape"]
+        steps = [f"per-pixel standardization with the training split's mean and standard deviation (the divisor is "
+                 f"at least {prep['std_floor']:g} x the channel's largest pixel std)" if prep["standardize"] else None,
+                 f"centre crop {shape_in[0]}x{shape_in[1]} -> {prep['crop']}x{prep['crop']} pixels "
+                 f"(|eta|, |phi| < {prep['window']:.3g})" if prep["crop"] not in (None, shape_in[0]) else None,
+                 f"`{prep['colormap']}` colormap: the one channel becomes RGB (min-max per image)"
+                 if prep["colormap"] else None,
+                 f"bilinear resize to {prep['resize']}x{prep['resize']}" if prep["resize"] else None]
+        steps = [s for s in steps if s] or ["none: the image goes to the network as rendered"]
+        flips = prep.get("training_flips") or []
         lines += ["", "## Image", "",
-                  f"ImageSpec (fingerprint `{meta['image_spec_fingerprint']}`): `{json.dumps(spec, sort_keys=True)}`.",
-                  f"`serving_default` takes the image as rendered with this spec (physical units); the model prepares "
-                  f"it itself (its first layer, ImagePreparation): standardize={prep['standardize']}"
-                  + (f" (std floor {prep['std_floor']} of the channel's largest pixel std)" if prep["standardize"] else "")
-                  + f", crop={prep['crop']}, colormap={prep['colormap']}, resize={prep['resize']}; random flips only in "
-                  "training. `from_constituents` renders from *all* the constituents sent (training images used "
-                  "every constituent of the jet), pt = 0 rows are padding."]
-    first = next(iter(meta["signatures"][FROM_CONSTITUENTS]["inputs"]))
+                  f"`{FROM_CONSTITUENTS}` renders, and `{SERVING_DEFAULT}` takes, {spec['npix']}x{spec['npix']} "
+                  f"images of {units} over |eta|, |phi| < {spec['extent']:g} around {centre}"
+                  + (f", rotated ({spec['rotate']})" if spec.get("rotate") else "")
+                  + (", flipped so the harder half has phi > 0" if spec.get("flip") else "")
+                  + (f", {spec['normalize']}-normalized" if spec.get("normalize") else "")
+                  + " (ImageSpec fingerprint "
+                  f"`{meta['image_spec_fingerprint']}`; the full spec is in the metadata), in physical units, "
+                  "before any standardization. The model prepares the image itself, in its first layer "
+                  "(ImagePreparation), so nothing needs to be applied by the client:", ""]
+        lines += [f"{i}. {step}" for i, step in enumerate(steps, 1)]
+        lines += ["", f"giving the network a {'x'.join(str(d) for d in shape_out)} input."
+                  + (f" Random flips along {' and '.join(flips)} were applied in training only." if flips else ""),
+                  f"`{FROM_CONSTITUENTS}` renders from *all* the constituents sent (the training images used every "
+                  "constituent of the jet); pt = 0 rows are padding."]
+
+    def call(sig, values):
+        return ", ".join(f"\"{n}\": {values.get(n, n)}" for n in sigs[sig]["inputs"])
+
+    raw_values = {"substructure_features": "sub"}
+    served_values = {"image": "images", "global_features": "features"}
     lines += [
         "", "## Query it", "",
         "Serve the model base directory (the parent of this version) with TensorFlow Serving:", "",
         "```bash",
         "docker run --rm -p 8500:8500 -p 8501:8501 \\",
-        f"  --mount type=bind,source=$PWD/saved_models/{name},target=/models/{name} \\",
+        f"  --mount type=bind,source={base},target=/models/{name} \\",
         f"  -e MODEL_NAME={name} -t tensorflow/serving",
         "```", "",
-        "REST (`POST http://localhost:8501/v1/models/" + name + ":predict`), raw jets:", "",
+        "REST (`POST http://localhost:8501/v1/models/" + name + ":predict`), raw jets (numpy arrays as in the "
+        "table above):", "",
         "```python",
         "import json, urllib.request",
         "from jettf.serving import make_rest_request",
-        f"body = make_rest_request(\"{FROM_CONSTITUENTS}\", {{\"constituents\": constituents, \"jet\": jet"
-        + (", \"substructure_features\": sub" if meta["features_as_input"] else "")
-        + (", \"pid\": pid" if "pid" in meta["signatures"][FROM_CONSTITUENTS]["inputs"] else "") + "})",
+        f"body = make_rest_request(\"{FROM_CONSTITUENTS}\", {{{call(FROM_CONSTITUENTS, raw_values)}}})",
         f"req = urllib.request.Request(\"http://localhost:8501/v1/models/{name}:predict\", "
         "json.dumps(body).encode(), {\"Content-Type\": \"application/json\"})",
         "print(json.load(urllib.request.urlopen(req))[\"predictions\"])",
         "```", "",
         f"The JSON is `{{\"signature_name\": \"{FROM_CONSTITUENTS}\", "
-        f"\"instances\": [{{\"{first}\": ..., ...}}, ...]}}` "
+        f"\"instances\": [{{\"constituents\": ..., ...}}, ...]}}` "
         "(row form) or `{\"signature_name\": ..., \"inputs\": {\"constituents\": [...], ...}}` (columnar form).",
-        "", "gRPC (port 8500, `pip install tensorflow-serving-api`):", "",
+        "", "gRPC (port 8500, `pip install tensorflow-serving-api`), rendered images:", "",
         "```python",
         "import grpc",
         "from tensorflow_serving.apis import prediction_service_pb2_grpc",
         "from jettf.serving import make_predict_request",
-        f"request = make_predict_request(\"{name}\", \"{SERVING_DEFAULT}\", {{\"image\": images}})"
-        if meta["image_spec"] is not None else
-        f"request = make_predict_request(\"{name}\", \"{SERVING_DEFAULT}\", {{\"constituents\": constituents}})",
+        f"request = make_predict_request(\"{name}\", \"{SERVING_DEFAULT}\", "
+        f"{{{call(SERVING_DEFAULT, served_values)}}})",
         "stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(\"localhost:8500\"))",
         "response = stub.Predict(request, 10.0)",
         "```", "",
-        "Without a server: `jettf.serving.ServedModel(\"saved_models/" + f"{name}/{version}\").rest(body)` answers "
-        "the same requests through the SavedModel. Inspect the signatures with "
-        f"`saved_model_cli show --dir saved_models/{name}/{version} --all`.",
-        "",
+        "Without a server, the SavedModel answers the same tensors itself (the same graph, the same input checks):", "",
+        "```python",
+        "import tensorflow as tf",
+        f"signature = tf.saved_model.load(\"{here}\").signatures[\"{FROM_CONSTITUENTS}\"]",
+        "probabilities = signature(" + ", ".join(f"{n}=tf.constant({raw_values.get(n, n)})"
+                                                 for n in sigs[FROM_CONSTITUENTS]["inputs"])
+        + ")[\"probabilities\"].numpy()",
+        "```", "",
+        f"Inspect the signatures with `saved_model_cli show --dir {here} --all`. "
         f"Machine-readable metadata: `assets/{METADATA_FILE}`.",
         "",
     ]
@@ -570,7 +648,7 @@ def export_run(run_dir, out=None, version: Optional[int] = None, log=print) -> P
         root.metadata_file = tf.saved_model.Asset(str(meta_path))
         with atomic_path(target, overwrite=False) as tmp:
             tf.saved_model.save(root, str(tmp), signatures=concrete)
-            (tmp / MODEL_CARD_FILE).write_text(_model_card(meta))
+            (tmp / MODEL_CARD_FILE).write_text(_model_card(meta, base))
     log(f"exported {plan.run_dir} -> {target} (signatures: {', '.join(SIGNATURES)})")
     return target
 
@@ -588,10 +666,6 @@ def _main(argv) -> int:
     p.add_argument("--out", type=Path, help="model base directory (default: saved_models/<RUN_DIR name>)")
     p.add_argument("--version", type=int, help="integer version (default: next free; never overwrites)")
     args = p.parse_args(argv)
-    if "keras" not in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        print(f"{PROG}: KERAS_BACKEND={os.environ['KERAS_BACKEND']} ignored; SavedModels are written with "
-              "the TensorFlow backend (model.keras is backend-independent)", file=sys.stderr)
-        os.environ["KERAS_BACKEND"] = "tensorflow"
     target = export_run(args.run_dir, args.out, args.version, log=lambda m: print(m, file=sys.stderr))
     print(target)
     return 0
@@ -600,6 +674,11 @@ def _main(argv) -> int:
 def main(argv=None) -> int:
     from jettf.cli import run_command
 
+    # Before run_command loads TensorFlow, which imports Keras (and so fixes its backend).
+    if "keras" not in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        print(f"{PROG}: KERAS_BACKEND={os.environ['KERAS_BACKEND']} ignored; SavedModels are written with "
+              "the TensorFlow backend (model.keras is backend-independent)", file=sys.stderr)
+        os.environ["KERAS_BACKEND"] = "tensorflow"
     return run_command(PROG, _main, argv)
 
 
