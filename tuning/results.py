@@ -3,9 +3,9 @@
 - ``trials.csv`` and ``trials.md``: one row per trial in creation order: id,
   status, objective, validation AUC / loss / accuracy, epochs, seconds,
   parameters, the worker that ran it, then every hyperparameter.
-- ``best_config.json``: the best trial's settings as a ``--config`` file for
-  ``python -m jettf.train`` (dataset, model, model options, tuned trainer
-  settings, input preparation); ``best_trial.json`` says where it came from.
+- ``best_config.json``: the best trial's complete TrainConfig, a ``--config`` file for
+  ``python -m jettf.train``; ``best_trial.json`` says where it came from and the command
+  that trains it.
 - ``objective.png``: the objective of every trial in order, with the best so far.
 """
 
@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
+import shlex
 from pathlib import Path
 from typing import Optional
 
 from jettf.utils import atomic_path, read_json, write_json
-from tuning.hypermodels import merge_config
+from tuning.hypermodels import plain
+from tuning.tuner import OBJECTIVES, PROJECT
 
-__all__ = ["trial_rows", "write_trials_table", "best_trial", "best_config", "write_best", "plot_objective",
-           "write_results", "best_so_far", "INPUT_KEYS"]
+__all__ = ["trial_rows", "write_trials_table", "best_trial", "write_best", "train_command", "objective_figure",
+           "plot_objective", "write_results", "best_so_far"]
 
 METRIC_COLUMNS = ("val_auc", "val_loss", "val_accuracy", "epochs", "seconds", "params")
-#: Settings of the base configuration that shape the model's input; kept in best_config.json.
-INPUT_KEYS = ("standardize", "to_rgb", "flips", "crop", "resize", "batch_size", "learning_rate", "global_features")
+OBJECTIVE_LABELS = {"val_auc": "validation AUC (higher is better)", "val_loss": "validation loss (lower is better)"}
 
 
 def _trial_order(trial_id: str):
@@ -104,46 +104,39 @@ def best_trial(oracle):
     return best[0] if best else None
 
 
-def best_config(base_config: dict, hypermodel, values: dict) -> dict:
-    """The ``--config`` file of a trial: what ``python -m jettf.train --task ... --config`` needs to train it.
+def train_command(out_dir, trial_id) -> str:
+    """The command that trains a trial's configuration (``best_config.json``) with the full trainer.
 
-    Holds the dataset, the model and its full options, the tuned trainer settings
-    and the base configuration's input preparation; not the run-specific settings
-    (seed, data directory, number of jets, epochs of the tuning budget).
+    Its run directory is named after the trial, so it is new for every best trial (a later, better
+    trial gets its own) and the same command run again resumes or finds the run finished.
     """
-    overrides = hypermodel.config_for(values)
-    config = merge_config(base_config, overrides)
-    out = {"dataset": config["dataset"], "model": config["model"], "model_options": config["model_options"]}
-    for key in INPUT_KEYS:
-        if key in config:
-            out[key] = config[key]
-    out.update({k: v for k, v in overrides.items() if k != "model_options"})
-    return json.loads(json.dumps(out))
+    out_dir = Path(out_dir)
+    return (f"python -m jettf.train --config {shlex.quote(str(out_dir / 'best_config.json'))} "
+            f"--out {shlex.quote(str(out_dir / f'train-trial_{trial_id}'))}")
 
 
-def write_best(out_dir, base_config: dict, hypermodel, oracle, objective: str) -> Optional[dict]:
-    """Write ``best_config.json`` and ``best_trial.json``; returns the best config (None: no completed trial)."""
-    trial = best_trial(oracle)
+def write_best(out_dir, tuner, objective: str) -> Optional[dict]:
+    """Write ``best_config.json`` and ``best_trial.json``; returns the best config (None: no completed trial).
+
+    ``best_config.json`` is the best trial's complete TrainConfig (dataset with its config name, jet
+    count, quick, data directory, every tuned value), so ``python -m jettf.train --config`` trains
+    exactly what was tuned.
+    """
+    trial = best_trial(tuner.oracle)
     if trial is None:
         return None
-    values = dict(trial.hyperparameters.values)
-    config = best_config(base_config, hypermodel, values)
+    config = tuner.config_for(trial.hyperparameters).to_dict()
     write_json(Path(out_dir) / "best_config.json", config)
     write_json(Path(out_dir) / "best_trial.json", {
         "trial_id": trial.trial_id,
         "objective": objective,
         "score": trial.score,
-        "hyperparameters": {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()},
+        "hyperparameters": plain(dict(trial.hyperparameters.values)),
         "metrics": {name: _last(trial, name) for name in METRIC_COLUMNS},
-        "trial_dir": f"{oracle_project_name(oracle)}/trial_{trial.trial_id}",
-        "train_with": f"python -m jettf.train --task {base_config['task']} "
-                      f"--config {Path(out_dir) / 'best_config.json'}",
+        "trial_dir": f"{PROJECT}/trial_{trial.trial_id}",
+        "train_with": train_command(out_dir, trial.trial_id),
     })
     return config
-
-
-def oracle_project_name(oracle) -> str:
-    return getattr(oracle, "_project_name", None) or "keras_tuner"
 
 
 def best_so_far(scores: list, direction: str) -> list:
@@ -156,46 +149,51 @@ def best_so_far(scores: list, direction: str) -> list:
     return out
 
 
-def plot_objective(rows: list, objective: str, direction: str, path) -> None:
+def objective_figure(rows: list, objective: str, direction: str):
     """Objective of each trial (points) and the best so far (line), over trials in creation order."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     scores = [r.get(objective) for r in rows]
-    x = list(range(1, len(rows) + 1))
+    x = [int(r["trial"]) if str(r["trial"]).isdigit() else i for i, r in enumerate(rows)]  # ids are numbers
     fig, ax = plt.subplots(figsize=(6, 4))
     done = [(i, s) for i, s in zip(x, scores) if s is not None]
     if done:
         ax.plot([i for i, _ in done], [s for _, s in done], "o", color="tab:blue", alpha=0.7, label="trial")
     best = best_so_far(scores, direction)
     ax.step(x, [b if b is not None else float("nan") for b in best], where="post", color="tab:red",
-            label=f"best so far ({direction})")
+            label="best so far")
     failed = [i for i, s in zip(x, scores) if s is None]
     if failed:
         ax.plot(failed, [min((s for _, s in done), default=0)] * len(failed), "x", color="gray", label="failed")
-    from matplotlib.ticker import MaxNLocator
-
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("trial (in the order created)")
-    ax.set_ylabel(objective.replace("_", " "))
+    ax.set_xlabel("trial id (in the order created)")
+    ax.set_ylabel(OBJECTIVE_LABELS.get(objective, objective))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def plot_objective(rows: list, objective: str, direction: str, path) -> None:
+    """:func:`objective_figure` as a PNG at ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = objective_figure(rows, objective, direction)
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
 
-def write_results(out_dir, tuner, objective: str, plot: bool = True) -> dict:
+def write_results(out_dir, tuner, objective: str, hp_names=(), plot: bool = True) -> dict:
     """All of the above from a tuner's oracle; returns ``{"rows", "best_config"}``."""
     out_dir = Path(out_dir)
-    rows = trial_rows(tuner.oracle, tuner.project_dir, tuner.hypermodel.space.names)
+    rows = trial_rows(tuner.oracle, tuner.project_dir, hp_names)
     write_trials_table(rows, out_dir)
-    config = write_best(out_dir, tuner.base_config, tuner.hypermodel, tuner.oracle, objective)
+    config = write_best(out_dir, tuner, objective)
     if plot:
-        from tuning.tuner import OBJECTIVES
-
         plot_objective(rows, objective, OBJECTIVES[objective], out_dir / "objective.png")
     return {"rows": rows, "best_config": config}
