@@ -5,8 +5,8 @@
     KERAS_BACKEND=jax python benchmarks/bench_tuning.py --trials 100 --report-at 10,30,100 --n-jets 5000 ...
 
 Runs ``python -m tuning.search``'s search in this process (``tuning.search.run_search``)
-for the ``--hypermodel`` space (default 002's EffNet-S: phi -13..-9, crop, dropout,
-learning rate, global-feature MLP) on a generated top-tagging sample
+for the ``--hypermodel`` (default 002's EffNet-S space, ``tuning.hypermodels.EffNetS``: phi
+-13..-9, crop, dropout, learning rate, global-feature MLP) on a generated top-tagging sample
 (``top_tagging_images/quick-n<N>``, Pythia 8 + FastJet, 40x40x3 images; built once,
 not timed), once per oracle with the same budget, seed and trial settings
 (``--quick`` trainer settings: 002's rounds with ``--epochs`` at most per round and
@@ -75,7 +75,7 @@ def _search(args, oracle: str, seed: int, out: Path, data_dir: Path, quiet: bool
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--hypermodel", default="effnet_s")
+    p.add_argument("--hypermodel", default="effnet_s", help="a shipped hypermodel, MODULE:NAME or FILE.py:NAME")
     p.add_argument("--dataset", help="default top_tagging_images/quick")
     p.add_argument("--trials", type=int, default=4, help="trials per search (budget)")
     p.add_argument("--report-at", default=None, help="budgets to report the best AUC at (default 10,30,100 that fit, "
