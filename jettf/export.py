@@ -1,7 +1,7 @@
 """Export a run for TensorFlow Serving: ``python -m jettf.export RUN_DIR [--out saved_models/NAME] [--version V]``.
 
 The implementation lives in :mod:`jettf.serving.export` (the exporter) and
-:mod:`jettf.serving.client` (request helpers); this module is the command line.
+:mod:`jettf.serving.client` (request builders); this module is the command line.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""TF-Serving export (``python -m jettf.export``) and the request helpers of :mod:`jettf.serving`.
+"""TF-Serving export (``python -m jettf.export``) and the request builders of :mod:`jettf.serving`.
 
-One tiny real training run (LeNet with global features, so both the image and the feature paths are
-exported) is exported once per module; references are computed independently: the numpy renderer, the
-preparation in numpy, fastjet-contrib features and the Keras model's own ``predict``.
+Tiny real training runs (LeNet with global features, so both the image and the feature paths are exported)
+are trained once per module: on TensorFlow with images densified in tf.data (``--densify host``) and inside the
+model (``--densify device``), and on JAX in a background process that runs alongside the TensorFlow tests. References are computed independently: the numpy
+renderer, fastjet-contrib features and Keras' own ``predict`` of ``model.keras`` on those images. Requests go
+through ``tests/tf_serving.py``, a local stand-in for the TF-Serving server.
 """
 
 from __future__ import annotations
@@ -18,24 +20,35 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tf_serving import RequestError, ServedModel
 
 REPO = Path(__file__).resolve().parents[1]
 KINEMATICS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "n_constituents")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}
+#: One epoch of 002's setup in miniature: 40x40 (pt, mass, energy) images, standardized with a floor, cropped to
+#: 32, random flips, 47 global features; 30 Pythia jets per class.
+TRAIN = ["--task", "binary", "--dataset", "top_tagging_images/quick", "--model", "lenet", "--quick",
+         "--global-features", "--n-jets", "30", "--epochs", "1", "--n-boot", "0", "--batch-size", "32"]
+JAX_TIMEOUT_S = 600
 
 
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A finished LeNet run with global features (binary top vs QCD, 30 jets per class, 1 epoch)."""
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("export_data")
+
+
+def _train(data_dir, out, *extra) -> Path:
     from jettf import train
 
-    base = tmp_path_factory.mktemp("export_run")
-    out = base / "lenet-gf"
-    assert train.main(["--task", "binary", "--dataset", "top_tagging_images/quick", "--model", "lenet", "--quick",
-                       "--global-features", "--n-jets", "30", "--epochs", "1", "--n-boot", "10", "--batch-size", "32",
-                       "--data-dir", str(base / "data"), "--out", str(out)]) == 0
+    assert train.main([*TRAIN, *extra, "--data-dir", str(data_dir), "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(data_dir, tmp_path_factory):
+    """A finished TF run whose images were densified in tf.data."""
+    return _train(data_dir, tmp_path_factory.mktemp("runs") / "lenet-gf", "--densify", "host")
 
 
 @pytest.fixture(scope="module")
@@ -48,82 +61,143 @@ def exported(run_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def served(exported):
-    from jettf.serving import ServedModel
-
     return ServedModel(exported)
 
 
 @pytest.fixture(scope="module")
 def reference(run_dir, pythia_jets):
-    """Raw jets, their prepared inputs (numpy renderer + numpy preparation + fastjet features) and Keras' output."""
-    import keras
-
-    import jettf.models  # noqa: F401 - custom layers
+    """Raw jets, their rendered images (numpy renderer) and fastjet features, and model.keras' predictions."""
     from jettf.features import FeatureSpec, compute_features
     from jettf.images import ImageSpec, render
+    from jettf.training import load_tagger
 
-    config = json.loads((run_dir / "config.json").read_text())
+    resolved = json.loads((run_dir / "config.json").read_text())["resolved"]
     batch = pythia_jets("top_tagging", n_jets=4, seed=1)  # 8 jets, zero-padded to the widest
-    spec = ImageSpec.from_dict(config["image_spec"])
-    with np.load(run_dir / "preprocessing.npz") as npz:
-        mean, std = npz["pixel_mean"], np.where(npz["pixel_std"] > 0, npz["pixel_std"], 1.0)
-    crop = config["image_prep"]["crop"]
-    top = (spec.npix - crop) // 2
-    image = ((render(batch, spec) - mean) / std)[:, top:top + crop, top:top + crop].astype(np.float32)
-    features, names = compute_features(batch, FeatureSpec.from_dict(config["feature_spec"]))
-    assert names == config["feature_names"]
-    model = keras.models.load_model(run_dir / "model.keras")
-    probs = model.predict({"image": image, "global_features": features}, verbose=0)
+    image = render(batch, ImageSpec.from_dict(resolved["image_spec"]))
+    features, names = compute_features(batch, FeatureSpec.from_dict(resolved["feature_spec"]))
+    assert names == resolved["feature_names"]
+    probs = load_tagger(run_dir).predict({"image": image, "global_features": features}, verbose=0)
     constituents = np.stack([batch.pt, batch.eta, batch.phi, batch.energy], axis=-1).astype(np.float32)
     jet = np.stack([batch.jet_pt, batch.jet_eta, batch.jet_phi, batch.jet_mass], axis=-1).astype(np.float32)
     substructure = features[:, [i for i, n in enumerate(names) if n not in KINEMATICS]]
     return {
-        "batch": batch, "config": config, "probs": probs,
+        "batch": batch, "resolved": resolved, "probs": probs,
         "serving_default": {"image": image, "global_features": features},
         "from_constituents": {"constituents": constituents, "jet": jet, "substructure_features": substructure},
     }
 
 
-def _run_python(code: str, env=None, timeout=300) -> str:
+@pytest.fixture(scope="module", autouse=True)
+def jax_run(request, tmp_path_factory):
+    """If the JAX test is selected: train the same run under KERAS_BACKEND=jax in a background process, which
+    then predicts the reference images with the JAX model, checks that export refuses to run under JAX, and
+    exports with the CLI (still under KERAS_BACKEND=jax); it runs alongside the TensorFlow tests and
+    ``test_jax_trained_run_exports_through_tensorflow`` collects it."""
+    if not any(item.name == "test_jax_trained_run_exports_through_tensorflow" for item in request.session.items):
+        yield None
+        return
+    data_dir = request.getfixturevalue("data_dir")
+    request.getfixturevalue("run_dir")  # the dataset is built: the JAX process only reads it
+    reference = request.getfixturevalue("reference")
+    tmp = tmp_path_factory.mktemp("jax")
+    run, base = tmp / "jax-run", tmp / "sm" / "jax"
+    np.savez(tmp / "in.npz", **reference["serving_default"])
+    script = f"""
+        import json, subprocess, sys
+        import keras, numpy as np
+        from jettf import train
+        from jettf.serving import export_run
+        from jettf.training import load_tagger
+        assert keras.backend.backend() == "jax"
+        assert train.main({[*TRAIN, "--data-dir", str(data_dir), "--out", str(run)]!r}) == 0
+        x = dict(np.load({str(tmp / "in.npz")!r}))
+        np.save({str(tmp / "jax_probs.npy")!r}, np.asarray(load_tagger({str(run)!r}).predict(x, verbose=0)))
+        try:
+            export_run({str(run)!r}, out={str(tmp / "never")!r})
+        except RuntimeError as err:
+            print("REFUSED:", err, flush=True)
+        cli = subprocess.run([sys.executable, "-m", "jettf.export", {str(run)!r}, "--out", {str(base)!r}],
+                             capture_output=True, text=True, timeout={JAX_TIMEOUT_S})  # KERAS_BACKEND=jax inherited
+        with open({str(tmp / "cli.json")!r}, "w") as f:
+            json.dump({{"returncode": cli.returncode, "stdout": cli.stdout, "stderr": cli.stderr}}, f)
+    """
+    log = tmp / "log.txt"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=out, stderr=subprocess.STDOUT,
+                                env={**ENV, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
+    yield {"proc": proc, "log": log, "dir": tmp, "run": run, "base": base}
+    if proc.poll() is None:  # the test failed early or was interrupted
+        proc.kill()
+        proc.wait()
+
+
+def _run_python(code: str, env=None, timeout=400) -> str:
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env or ENV, capture_output=True,
                             text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
 
-def _assert_answers(outputs, probs):
-    np.testing.assert_allclose(np.asarray(outputs["probabilities"], np.float32), probs, atol=1e-5, rtol=0)
+def _assert_answers(outputs, probs, atol=1e-5):
+    np.testing.assert_allclose(np.asarray(outputs["probabilities"], np.float32), probs, atol=atol, rtol=0)
     np.testing.assert_array_equal(np.asarray(outputs["class_ids"]), probs.argmax(axis=1))
 
 
 # ----------------------------------------------------------------------------- layout, metadata
 def test_layout_metadata_and_model_card(exported, run_dir):
-    config = json.loads((run_dir / "config.json").read_text())
+    document = json.loads((run_dir / "config.json").read_text())
+    resolved = document["resolved"]
     assert exported.name == "1" and exported.parent.name == "tagger"
     assert all(p.name.isdigit() for p in exported.parent.iterdir())  # no temporary left behind
-    for name in ("saved_model.pb", "variables/variables.index", "assets/jettf_model.json",
-                 "assets/preprocessing.npz", "model_card.md"):
+    for name in ("saved_model.pb", "variables/variables.index", "assets/jettf_model.json", "model_card.md"):
         assert (exported / name).exists(), name
+    # The model carries its preparation: no side files, in the run or in the export.
+    assert [p.name for p in (exported / "assets").iterdir()] == ["jettf_model.json"]
+    assert not (run_dir / "preprocessing.npz").exists()
 
     meta = json.loads((exported / "assets" / "jettf_model.json").read_text())
-    assert meta["class_names"] == config["class_names"] == ["qcd", "top"]
-    assert meta["image_spec"] == config["image_spec"] and meta["feature_spec"] == config["feature_spec"]
-    assert meta["dataset_fingerprint"] == config["dataset_fingerprint"]
+    assert meta["class_names"] == resolved["class_names"] == ["qcd", "top"]
+    assert meta["image_spec"] == resolved["image_spec"] and meta["feature_spec"] == resolved["feature_spec"]
+    assert meta["dataset_fingerprint"] == resolved["dataset_fingerprint"]
     assert meta["metrics"]["test"]["auc"] == json.loads((run_dir / "metrics.json").read_text())["test"]["auc"]
-    substructure = [n for n in config["feature_names"] if n not in KINEMATICS]
+    substructure = [n for n in resolved["feature_names"] if n not in KINEMATICS]
     assert meta["features_as_input"] == substructure and list(meta["features_computed_in_graph"]) == list(KINEMATICS)
+    prep = meta["preparation"]
+    assert (prep["standardize"], prep["std_floor"], prep["crop"], prep["input_shape"], prep["output_shape"]) == \
+        (True, 0.05, 32, [40, 40, 3], [32, 32, 3])
+    assert prep["training_flips"] == ["eta", "phi"] and "densify" not in prep
+    assert meta["model"]["trained_densify"] == "host" and meta["model"]["trained_with_backend"] == "tensorflow"
     sigs = meta["signatures"]
-    assert sigs["serving_default"]["inputs"]["image"]["shape"] == [-1, 32, 32, 3]
-    assert sigs["serving_default"]["inputs"]["global_features"]["columns"] == config["feature_names"]
+    assert sigs["serving_default"]["inputs"]["image"]["shape"] == [-1, 40, 40, 3]  # as rendered, before the crop
+    assert sigs["serving_default"]["inputs"]["global_features"]["columns"] == resolved["feature_names"]
     assert sigs["from_constituents"]["inputs"]["substructure_features"]["columns"] == substructure
+    assert "centred on the hardest" in sigs["from_constituents"]["inputs"]["jet"]["doc"]
     assert set(sigs["from_constituents"]["outputs"]) == {"probabilities", "class_ids"}
-    with np.load(exported / "assets" / "preprocessing.npz") as npz, np.load(run_dir / "preprocessing.npz") as ref:
-        np.testing.assert_array_equal(npz["pixel_mean"], ref["pixel_mean"])
 
     card = (exported / "model_card.md").read_text()
-    for text in ("`qcd`", "`top`", "docker run", "tensorflow/serving", "from_constituents", "substructure_features",
-                 "tau32_b1", config["dataset_fingerprint"], "saved_model_cli show"):
+    for text in ("`qcd`", "`top`", "docker run", "tensorflow/serving", f"source={exported.parent.resolve()},",
+                 "from_constituents", "substructure_features", "tau32_b1", resolved["dataset_fingerprint"],
+                 f"saved_model_cli show --dir {exported.resolve()} --all", "centre crop 40x40 -> 32x32",
+                 "at least 0.05 x the channel's largest pixel std", "flips along eta and phi were applied in training",
+                 '{"image": images, "global_features": features}'):
         assert text in card, text
+    for text in ("ServedModel", "preprocessing.npz", "saved_models/tagger"):
+        assert text not in card, text
+
+
+def test_model_card_code_runs(exported, reference):
+    """The card's substructure and no-server snippets, run as written on the reference jets, give Keras' answer."""
+    card = (exported / "model_card.md").read_text()
+    snippets = re.findall(r"```python\n(.*?)```", card, flags=re.S)
+    features = next(s for s in snippets if "compute_features" in s)
+    local = next(s for s in snippets if "tf.saved_model.load" in s)
+    raw = reference["from_constituents"]
+    scope = {"batch": reference["batch"], "constituents": raw["constituents"], "jet": raw["jet"]}
+    exec(features, scope)  # noqa: S102 - the documented code itself
+    np.testing.assert_array_equal(scope["sub"], raw["substructure_features"])
+    exec(local, scope)  # noqa: S102
+    _assert_answers({"probabilities": scope["probabilities"], "class_ids": scope["probabilities"].argmax(1)},
+                    reference["probs"])
 
 
 def _signature_defs(text: str) -> dict:
@@ -149,7 +223,7 @@ def test_saved_model_cli_lists_both_signatures(exported):
     defs = _signature_defs(result.stdout)
     out = {"probabilities": ("DT_FLOAT", "(-1, 2)"), "class_ids": ("DT_INT64", "(-1)")}
     assert defs["serving_default"] == {
-        "inputs": {"image": ("DT_FLOAT", "(-1, 32, 32, 3)"), "global_features": ("DT_FLOAT", "(-1, 47)")},
+        "inputs": {"image": ("DT_FLOAT", "(-1, 40, 40, 3)"), "global_features": ("DT_FLOAT", "(-1, 47)")},
         "outputs": out}
     assert defs["from_constituents"] == {
         "inputs": {"constituents": ("DT_FLOAT", "(-1, -1, 4)"), "jet": ("DT_FLOAT", "(-1, 4)"),
@@ -160,10 +234,12 @@ def test_saved_model_cli_lists_both_signatures(exported):
 
 # ----------------------------------------------------------------------------- predictions
 def test_fresh_process_predictions_equal_keras_and_numpy_renderer(exported, reference, tmp_path):
+    """serving_default is the bare tagger on the rendered image; from_constituents = render_tf -> tagger: both
+    reproduce model.keras on numpy-rendered images to 1e-5, in a process that never imported jettf."""
     np.savez(tmp_path / "in.npz", **{f"{sig}.{k}": v for sig in ("serving_default", "from_constituents")
                                      for k, v in reference[sig].items()})
     _run_python(f"""
-        import numpy as np, tensorflow as tf
+        import sys, numpy as np, tensorflow as tf
         loaded = tf.saved_model.load({str(exported)!r})
         inputs = dict(np.load({str(tmp_path / "in.npz")!r}))
         out = {{}}
@@ -171,12 +247,14 @@ def test_fresh_process_predictions_equal_keras_and_numpy_renderer(exported, refe
             args = {{k.split(".", 1)[1]: tf.constant(v) for k, v in inputs.items() if k.startswith(sig + ".")}}
             for name, value in loaded.signatures[sig](**args).items():
                 out[sig + "." + name] = value.numpy()
+        assert not [m for m in sys.modules if m.startswith("jettf")]  # no custom code is needed
         np.savez({str(tmp_path / "out.npz")!r}, **out)
     """)
     out = dict(np.load(tmp_path / "out.npz"))
     for sig in ("serving_default", "from_constituents"):
         assert out[f"{sig}.probabilities"].dtype == np.float32 and out[f"{sig}.class_ids"].dtype == np.int64
         _assert_answers({k: out[f"{sig}.{k}"] for k in ("probabilities", "class_ids")}, reference["probs"])
+    assert len(np.unique(reference["probs"][:, 1].round(4))) > 4  # a real comparison, not a constant output
 
 
 def test_from_constituents_accepts_any_padding(served, reference):
@@ -226,7 +304,7 @@ def test_rest_request_written_by_hand(served, reference):
                     reference["probs"][:3])
 
 
-def test_grpc_predict_request_is_answered(served, reference, exported):
+def test_grpc_predict_request_is_answered(served, reference):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
@@ -249,9 +327,13 @@ def _bad_cases(reference):
     nan_image[0, 3, 4, 1] = np.nan
     negative = raw["constituents"].copy()
     negative[1, 0, 0] = -5.0
+    empty = raw["constituents"].copy()
+    empty[3] = 0.0  # jet 3 has no constituents left
+    zero_pt = raw["jet"].copy()
+    zero_pt[5, 0] = 0.0
     return {
-        "wrong image size": ("predict", "serving_default", {**good, "image": good["image"][:, :31]},
-                             "input 'image' must have shape \\[N, 32, 32, 3\\], got \\[8, 31, 32, 3\\]"),
+        "wrong image size": ("predict", "serving_default", {**good, "image": good["image"][:, :39]},
+                             "input 'image' must have shape \\[N, 40, 40, 3\\], got \\[8, 39, 40, 3\\]"),
         "wrong dtype (numpy)": ("predict", "serving_default", {**good, "image": good["image"].astype(np.float64)},
                                 "input 'image' must have dtype float32, got float64"),
         "wrong dtype (gRPC)": ("grpc", "from_constituents", {**raw, "jet": raw["jet"].astype(np.float64)},
@@ -269,15 +351,22 @@ def _bad_cases(reference):
                                "'constituents' must have shape \\[N, \\*, 4\\]"),
         "negative pt (graph check)": ("predict", "from_constituents", {**raw, "constituents": negative},
                                       "from_constituents: input 'constituents' has pt < 0"),
+        "jet without constituents (graph check)": (
+            "rest", "from_constituents", {**raw, "constituents": empty},
+            "from_constituents: input 'constituents' has a jet without constituents"),
+        "jet pt 0 (graph check)": ("grpc", "from_constituents", {**raw, "jet": zero_pt},
+                                   "from_constituents: input 'jet' has a jet pt <= 0"),
         "unknown signature": ("rest", "predict_jets", good, "signature_name 'predict_jets' not found"),
     }
 
 
 @pytest.mark.parametrize("case", ["wrong image size", "wrong dtype (numpy)", "wrong dtype (gRPC)", "strings in JSON",
                                   "NaN (numpy)", "NaN (JSON)", "missing input", "unknown input", "batch sizes differ",
-                                  "4 columns expected", "negative pt (graph check)", "unknown signature"])
+                                  "4 columns expected", "negative pt (graph check)",
+                                  "jet without constituents (graph check)", "jet pt 0 (graph check)",
+                                  "unknown signature"])
 def test_bad_requests_fail_clearly(served, reference, case):
-    from jettf.serving import RequestError, make_predict_request
+    from jettf.serving import make_predict_request
 
     how, signature, inputs, message = _bad_cases(reference)[case]
     with pytest.raises(RequestError, match=message):
@@ -292,8 +381,6 @@ def test_bad_requests_fail_clearly(served, reference, case):
 
 
 def test_malformed_rest_bodies(served, reference):
-    from jettf.serving import RequestError
-
     one = {k: v[0].tolist() for k, v in reference["from_constituents"].items()}
     ragged = [dict(one), {**one, "constituents": one["constituents"][:5]}]
     cases = {
@@ -309,14 +396,15 @@ def test_malformed_rest_bodies(served, reference):
             served.rest(body)
 
 
-def test_graph_itself_refuses_bad_inputs(served, reference):
-    """Without the helper (as inside TF-Serving), the signatures' own checks stop bad tensors."""
+def test_graph_itself_refuses_bad_inputs(exported, reference):
+    """Without any helper (as inside TF-Serving), the signatures' own checks stop bad tensors, naming the input
+    and, for jets that are not physical, their batch indices."""
     import tensorflow as tf
 
-    sig = served._loaded.signatures
+    sig = tf.saved_model.load(str(exported)).signatures
     good = {k: tf.constant(v) for k, v in reference["serving_default"].items()}
     raw = {k: tf.constant(v) for k, v in reference["from_constituents"].items()}
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input \\?'image\\?' must have shape \(N, 32, 32, 3\)"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input \\?'image\\?' must have shape \(N, 40, 40, 3\)"):
         sig["serving_default"](**{**good, "image": good["image"][:, :, :30]})
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"global_features\\?' holds NaN or Inf"):
         sig["serving_default"](**{**good, "global_features": good["global_features"] * np.inf})
@@ -324,10 +412,21 @@ def test_graph_itself_refuses_bad_inputs(served, reference):
         sig["from_constituents"](**{**raw, "substructure_features": raw["substructure_features"][:3]})
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"jet\\?' must have shape \(N, 4\)"):
         sig["from_constituents"](**{**raw, "jet": raw["jet"][:, :3]})
+    empty = reference["from_constituents"]["constituents"].copy()
+    empty[[2, 6]] = 0.0
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"input \\?'constituents\\?' has a jet without constituents .* batch indices\] \[2 6\]"):
+        sig["from_constituents"](**{**raw, "constituents": tf.constant(empty)})
+    for value in (0.0, -30.0):
+        jet = reference["from_constituents"]["jet"].copy()
+        jet[4, 0] = value
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"input \\?'jet\\?' has a jet pt <= 0 .* batch indices\] \[4\]"):
+            sig["from_constituents"](**{**raw, "jet": tf.constant(jet)})
 
 
-# ----------------------------------------------------------------------------- versions, CLI, variants
-def test_versions_are_never_overwritten(run_dir, exported):
+# ----------------------------------------------------------------------------- versions, CLI
+def test_versions_are_never_overwritten(run_dir, exported, capsys):
     from jettf.export import main
     from jettf.serving import export_run
 
@@ -335,129 +434,88 @@ def test_versions_are_never_overwritten(run_dir, exported):
         export_run(run_dir, out=exported.parent, version=1)
     with pytest.raises(ValueError, match="positive integer"):
         export_run(run_dir, out=exported.parent, version=0)
+    capsys.readouterr()
     assert main([str(run_dir), "--out", str(exported.parent), "--version", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("python -m jettf.export: error: ") and "already exists" in err[-1]
     assert main([str(run_dir.parent / "nope"), "--out", str(exported.parent)]) == 2
+    assert "not a jettf run directory" in capsys.readouterr().err
     assert all(p.name.isdigit() for p in exported.parent.iterdir())
     assert json.loads((exported / "assets" / "jettf_model.json").read_text())["version"] == 1
 
 
-def test_device_densified_run_is_served_with_dense_images(run_dir, exported, reference, tmp_path):
-    """A run trained on sparse pixels (SparseImagePrep inside the model) exports the same dense interface."""
-    import dataclasses
+# ----------------------------------------------------------------------------- training variants
+def test_device_and_host_densified_runs_serve_alike(data_dir, run_dir, exported, served, reference, tmp_path):
+    """A run that densified its sparse pixels inside the model and one that densified them in tf.data save the
+    same tagger: the same serving interface (dense rendered images), and the same answers for the same weights."""
+    from jettf.serving import export_run
+    from jettf.training import load_tagger
 
-    import keras
+    device_run = _train(data_dir, tmp_path / "device", "--densify", "device")
+    assert json.loads((device_run / "config.json").read_text())["resolved"]["densify"] == "device"
+    host, device = load_tagger(run_dir), load_tagger(device_run)
+    assert [(t.name, tuple(t.shape)) for t in device.inputs] == [(t.name, tuple(t.shape)) for t in host.inputs]
+    assert [w.shape for w in device.weights] == [w.shape for w in host.weights]
 
-    from jettf.data import wrap_model
-    from jettf.data.pipeline import ImagePrep
-    from jettf.export import main
-    from jettf.serving import ServedModel
-
-    run = tmp_path / "device"
-    run.mkdir()
-    for name in ("preprocessing.npz", "metrics.json"):
-        shutil.copy(run_dir / name, run / name)
-    config = json.loads((run_dir / "config.json").read_text())
-    config["image_prep"]["densify"] = "device"
-    (run / "config.json").write_text(json.dumps(config))
-    with np.load(run_dir / "preprocessing.npz") as npz:
-        fields = {f.name for f in dataclasses.fields(ImagePrep)} - {"densify"}
-        prep = ImagePrep(**{k: v for k, v in config["image_prep"].items() if k in fields}, densify="device",
-                         mean=npz["pixel_mean"], std=np.where(npz["pixel_std"] > 0, npz["pixel_std"], 1.0))
-    wrapped = wrap_model(keras.models.load_model(run_dir / "model.keras"), prep)
-    assert "image_index" in [t.name for t in wrapped.inputs]
-    wrapped.save(run / "model.keras")
-
-    assert main([str(run), "--out", str(exported.parent)]) == 0  # next free version
-    version = exported.parent / "2"
-    served = ServedModel(version)
-    assert served.specs["serving_default"]["image"]["shape"] == [-1, 32, 32, 3]
-    assert served.metadata["model"]["trained_densify"] == "device"
+    # The same weights in both: the same serving interface and the same answers, signature by signature.
+    device.set_weights(host.get_weights())
+    device.save(device_run / "model.keras")
+    swapped = ServedModel(export_run(device_run, out=tmp_path / "sm" / "device", log=lambda m: None))
+    assert swapped.metadata["model"]["trained_densify"] == "device"
+    assert swapped.specs == served.specs
     for signature in ("serving_default", "from_constituents"):
-        _assert_answers(served.predict(signature, reference[signature]), reference["probs"])
+        a = swapped.predict(signature, reference[signature])["probabilities"]
+        b = served.predict(signature, reference[signature])["probabilities"]
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+        np.testing.assert_allclose(a, reference["probs"], atol=1e-5, rtol=0)
 
 
-def test_jax_trained_model_exports_through_tensorflow(run_dir, reference, tmp_path):
-    """Fine-tune the run's model under KERAS_BACKEND=jax, save it, export it under TensorFlow: same answers."""
-    from jettf.serving import ServedModel
-
-    run = tmp_path / "jax-run"
-    run.mkdir()
-    for name in ("preprocessing.npz", "metrics.json"):
-        shutil.copy(run_dir / name, run / name)
-    config = json.loads((run_dir / "config.json").read_text())
-    config["accelerator"]["backend"] = "jax"
-    (run / "config.json").write_text(json.dumps(config))
-    np.savez(tmp_path / "in.npz", **reference["serving_default"])
-    stdout = _run_python(f"""
-        import keras, numpy as np
-        import jettf.models
-        from jettf.serving import export_run
-        assert keras.backend.backend() == "jax"
-        model = keras.models.load_model({str(run_dir / "model.keras")!r})
-        x = dict(np.load({str(tmp_path / "in.npz")!r}))
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-        model.fit(x, np.arange(8) % 2, epochs=2, batch_size=4, verbose=0)
-        model.save({str(run / "model.keras")!r})
-        np.save({str(tmp_path / "jax_probs.npy")!r}, np.asarray(model.predict(x, verbose=0)))
-        try:
-            export_run({str(run)!r}, out={str(tmp_path / "never")!r})
-        except RuntimeError as err:
-            print("REFUSED:", err)
-    """, env={**ENV, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
-    assert "REFUSED:" in stdout and "needs Keras' TensorFlow backend" in stdout and "'jax'" in stdout
-    assert not (tmp_path / "never").exists()
-
-    jax_probs = np.load(tmp_path / "jax_probs.npy")
-    assert np.abs(jax_probs - reference["probs"]).max() > 1e-4  # really retrained under JAX
-    # The CLI, started with KERAS_BACKEND=jax still set, switches to TensorFlow itself.
-    cli = subprocess.run([sys.executable, "-m", "jettf.export", str(run), "--out", str(tmp_path / "sm" / "jax")],
-                         env={**ENV, "KERAS_BACKEND": "jax"}, capture_output=True, text=True, timeout=300)
-    assert cli.returncode == 0, cli.stderr[-3000:]
-    assert cli.stdout.strip() == str(tmp_path / "sm" / "jax" / "1") and "KERAS_BACKEND=jax ignored" in cli.stderr
-    served = ServedModel(tmp_path / "sm" / "jax" / "1")
-    assert served.metadata["model"]["trained_with_backend"] == "jax"
-    _assert_answers(served.predict("serving_default", reference["serving_default"]), jax_probs)
-
-
-def _synthetic_run(path: Path, model, inputs, image_spec=None, image_prep=None) -> Path:
-    """A minimal run directory (config.json + model.keras) around an untrained zoo model."""
+# ----------------------------------------------------------------------------- other inputs
+def _synthetic_run(path: Path, model) -> Path:
+    """A minimal run directory (config.json + model.keras) around an untrained zoo tagger."""
     path.mkdir(parents=True)
-    config = {"model": model.name, "task": "binary", "class_names": ["gluon", "quark"], "inputs": inputs,
-              "image_spec": image_spec, "image_prep": image_prep, "feature_names": [], "feature_spec": None,
-              "dataset": "synthetic", "dataset_fingerprint": "0" * 16, "accelerator": {"backend": "tensorflow"}}
-    (path / "config.json").write_text(json.dumps(config))
+    document = {"config": {"model": model.name, "task": "binary"},
+                "resolved": {"class_names": ["gluon", "quark"], "dataset": "synthetic",
+                             "dataset_fingerprint": "0" * 16, "accelerator": {"backend": "tensorflow"}}}
+    (path / "config.json").write_text(json.dumps(document))
     model.save(path / "model.keras")
     return path
 
 
-def test_charged_channels_take_pdg_ids_and_subjet_rotation_runs_in_graph(pythia_jets, tmp_path):
-    """Charged/neutral channels need `pid`; centring and rotating on kT subjets happen inside the graph."""
+@pytest.mark.parametrize("channels, extra", [
+    (("charged_pt", "em", "had"), ["pid"]),  # charges and the generator-level EM/hadron split, both from PDG ids
+    (("tracks", "ecal", "hcal"), ["subdetector"]),  # detector-level tags
+], ids=["pid", "subdetector"])
+def test_per_particle_channels_and_subjet_rotation_run_in_graph(pythia_jets, tmp_path, channels, extra):
+    """Channels that need PDG ids or subdetector tags take them as inputs; centring and rotating on kT subjets
+    happen inside the graph."""
     import jettf.models as zoo
-    from jettf.images import ImageSpec, render
+    from jettf.images import ImagePreparation, ImageSpec, render
     from jettf.jets import JetBatch
-    from jettf.serving import ServedModel, export_run
+    from jettf.serving import export_run
 
     jets = pythia_jets("quark_gluon", n_jets=3)
+    tags = None
+    if extra == ["subdetector"]:  # any tags do for the renderer: it sums each subdetector's deposits per pixel
+        tags = np.where(jets.mask, np.random.default_rng(0).integers(1, 4, jets.pt.shape), 0).astype(np.int8)
     batch = JetBatch.from_ptetaphie(jets.pt, jets.eta, jets.phi, jets.energy, jets.mask, pid=jets.pid,
-                                    jet_pt=jets.jet_pt, jet_eta=jets.jet_eta, jet_phi=jets.jet_phi,
-                                    jet_mass=jets.jet_mass)  # no `charge`: the renderer derives it from pid
-    spec = ImageSpec(npix=16, extent=0.4, channels=("charged_pt", "neutral_pt", "charged_multiplicity"),
-                     center="leading_subjet", rotate="subjet", flip=True)
-    prep = {"npix": 16, "n_channels": 3, "standardize": False, "crop": None, "to_rgb": None,
-            "colormap": "viridis", "resize": None, "densify": "host", "max_pixels": 80}
-    model = zoo.build("lenet", 2, input_shape=(16, 16, 3), filters=(4, 4), kernel_size=3, dense_units=(8,),
-                      class_names=["gluon", "quark"], seed=1)
-    run = _synthetic_run(tmp_path / "qg", model, ["image"], spec.to_dict(), prep)
-    served = ServedModel(export_run(run, out=tmp_path / "sm" / "qg", log=lambda m: None))
-    assert list(served.specs["from_constituents"]) == ["constituents", "jet", "pid"]
-    assert served.specs["from_constituents"]["pid"] == {"dtype": "int32", "shape": [-1, -1]}
+                                    subdetector=tags, jet_pt=jets.jet_pt, jet_eta=jets.jet_eta,
+                                    jet_phi=jets.jet_phi, jet_mass=jets.jet_mass)  # charges come from pid
+    spec = ImageSpec(npix=16, extent=0.4, channels=channels, center="leading_subjet", rotate="subjet", flip=True)
+    tagger = zoo.build("lenet", 2, preparation=ImagePreparation(spec, crop=12), filters=(4, 4), kernel_size=3,
+                       dense_units=(8,), class_names=["gluon", "quark"], seed=1)
+    run = _synthetic_run(tmp_path / "run", tagger)
+    served = ServedModel(export_run(run, out=tmp_path / "sm", log=lambda m: None))
+    assert list(served.specs["from_constituents"]) == ["constituents", "jet", *extra]
+    assert served.specs["from_constituents"][extra[0]] == {"dtype": "int32", "shape": [-1, -1]}
+    assert served.metadata["preparation"]["crop"] == 12
 
     image = render(batch, spec)
-    assert image[..., 0].sum() > 0 and image[..., 1].sum() > 0
-    probs = model.predict({"image": image}, verbose=0)
+    assert all(image[..., c].sum() > 0 for c in range(3))
+    probs = tagger.predict({"image": image}, verbose=0)
     raw = {"constituents": np.stack([batch.pt, batch.eta, batch.phi, batch.energy], axis=-1),
            "jet": np.stack([batch.jet_pt, batch.jet_eta, batch.jet_phi, batch.jet_mass], axis=-1),
-           "pid": batch.pid.astype(np.int32)}
+           extra[0]: (batch.pid if tags is None else tags).astype(np.int32)}
     _assert_answers(served.predict("from_constituents", raw), probs)
     _assert_answers(served.predict("serving_default", image=image), probs)
 
@@ -465,17 +523,48 @@ def test_charged_channels_take_pdg_ids_and_subjet_rotation_runs_in_graph(pythia_
 def test_particle_model_serves_constituents(pythia_jets, tmp_path):
     """PFN: serving_default takes the constituents themselves; from_constituents passes them on."""
     import jettf.models as zoo
-    from jettf.serving import ServedModel, export_run
+    from jettf.serving import export_run
 
     jets = pythia_jets("top_tagging", n_jets=4, seed=1)
     raw = {"constituents": np.stack([jets.pt, jets.eta, jets.phi, jets.energy], axis=-1),
            "jet": np.stack([jets.jet_pt, jets.jet_eta, jets.jet_phi, jets.jet_mass], axis=-1)}
 
     model = zoo.build("pfn", 2, phi_sizes=(8, 8), f_sizes=(8,), class_names=["gluon", "quark"], seed=2)
-    run = _synthetic_run(tmp_path / "pfn", model, ["constituents"])
+    run = _synthetic_run(tmp_path / "pfn", model)
     served = ServedModel(export_run(run, out=tmp_path / "sm" / "pfn", log=lambda m: None))
     assert served.specs["serving_default"] == {"constituents": {"dtype": "float32", "shape": [-1, -1, 4]}}
-    assert served.metadata["image_spec"] is None
+    assert served.metadata["image_spec"] is None and served.metadata["preparation"] is None
     probs = model.predict({"constituents": raw["constituents"]}, verbose=0)
     _assert_answers(served.predict("serving_default", constituents=raw["constituents"]), probs)
     _assert_answers(served.predict("from_constituents", constituents=raw["constituents"], jet=raw["jet"]), probs)
+
+
+# ----------------------------------------------------------------------------- JAX (collected last)
+def test_jax_trained_run_exports_through_tensorflow(jax_run, reference):
+    """Trained under KERAS_BACKEND=jax (its own process), exported under TensorFlow by the CLI started with
+    KERAS_BACKEND=jax still set: from_constituents reproduces the JAX model's predictions on numpy-rendered
+    images to 1e-5."""
+    assert jax_run is not None, "the JAX run was not started"
+    proc = jax_run["proc"]
+    try:
+        proc.wait(timeout=JAX_TIMEOUT_S)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        proc.kill()
+        pytest.fail(f"the JAX run exceeded {JAX_TIMEOUT_S} s")
+    log = jax_run["log"].read_text()
+    assert proc.returncode == 0, log[-4000:]
+    assert "REFUSED:" in log and "needs Keras' TensorFlow backend" in log and "'jax'" in log  # in a JAX process
+    assert not (jax_run["dir"] / "never").exists()
+    resolved = json.loads((jax_run["run"] / "config.json").read_text())["resolved"]
+    assert resolved["accelerator"]["backend"] == "jax"
+    assert resolved["image_spec"] == reference["resolved"]["image_spec"]
+    assert resolved["feature_names"] == reference["resolved"]["feature_names"]
+
+    cli = json.loads((jax_run["dir"] / "cli.json").read_text())
+    assert cli["returncode"] == 0, cli["stderr"][-3000:]
+    assert cli["stdout"].strip() == str(jax_run["base"] / "1") and "KERAS_BACKEND=jax ignored" in cli["stderr"]
+    jax_probs = np.load(jax_run["dir"] / "jax_probs.npy")
+    served = ServedModel(jax_run["base"] / "1")
+    assert served.metadata["model"]["trained_with_backend"] == "jax"
+    _assert_answers(served.predict("from_constituents", reference["from_constituents"]), jax_probs)
+    _assert_answers(served.predict("serving_default", reference["serving_default"]), jax_probs)
