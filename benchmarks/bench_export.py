@@ -3,22 +3,25 @@
     python benchmarks/bench_export.py [--models lenet,effnet_s] [--jets 100] [--batch 1000] [--repeats 10]
     python benchmarks/bench_export.py --run RUN_DIR          # a real training run instead
 
-For each model a run directory is made as ``python -m jettf.train`` writes it for 002's top tagging setup
-(40x40 (pt, mass, energy) images over [-1.2, 1.2]^2 centred on the hardest constituent, per-pixel
-standardization, centre crop to 32; weights untrained -- speed does not depend on them), exported with
-:func:`jettf.serving.export_run` and loaded with ``tf.saved_model.load`` (what TF-Serving runs, minus its
-RPC layer). Jets are real Pythia top/QCD jets (``jettf.generate``, all constituents, zero-padded to the
-widest jet).
+For each model a run directory is made as ``python -m jettf.train`` writes it for 002's top tagging setup:
+a tagger (:func:`jettf.models.build` with an :class:`jettf.images.ImagePreparation` in front: 40x40
+(pt, mass, energy) images over [-1.2, 1.2]^2 centred on the hardest constituent, per-pixel standardization
+with a floor, centre crop to 32, random flips in training; weights and statistics untrained -- speed does
+not depend on them), exported with :func:`jettf.serving.export_run` and loaded with ``tf.saved_model.load``
+(what TF-Serving runs, minus its RPC layer). Jets are real Pythia top/QCD jets (``jettf.generate``, all
+constituents, zero-padded to the widest jet).
 
 Rows, per model:
 
-* ``keras predict``: ``model.predict(images, batch_size=N)`` on prepared images (Keras' own path).
+* ``keras predict``: ``tagger.predict(images, batch_size=N)`` on rendered images (Keras' own path; the
+  tagger standardizes and crops them itself).
 * ``keras predict_on_batch``: the same without predict's per-call setup (how training reports inference).
-* ``serving_default``: the SavedModel signature on the same prepared images.
-* ``from_constituents``: the SavedModel signature on raw jets: renders (``render_tf``), standardizes, crops
-  and runs the model in one graph -- the whole job a client would otherwise do.
-* ``from_constituents via REST JSON``: the same through :meth:`jettf.serving.ServedModel.rest` (JSON text
-  parsed and checked by the helper), i.e. the request handling a REST client pays for on top.
+* ``serving_default``: the SavedModel signature on the same rendered images (the bare tagger).
+* ``from_constituents``: the SavedModel signature on raw jets: renders (``render_tf``) and runs the tagger
+  in one graph -- the whole job a client would otherwise do.
+* ``from_constituents via REST JSON``: the same, plus the REST request's JSON: the body built by
+  :func:`jettf.serving.make_rest_request`, serialized, parsed and turned into tensors, i.e. the request
+  handling a REST client and server pay for on top.
 
 Latency: median wall time of one call on ``--jets`` jets (after warm-up), in ms per 100 jets, with the CPU
 time of the process (all threads) beside it, since the machine may be shared. Throughput: jets per wall
@@ -56,27 +59,27 @@ def _time(fn, repeats: int):
 
 
 def _make_run(root: Path, model_name: str) -> Path:
-    """A run directory like jettf.train's for 002's top-tagging images (untrained weights)."""
+    """A run directory like jettf.train's for 002's top-tagging images (untrained weights and statistics)."""
     import jettf.models as zoo
-    from jettf.images import ImageSpec
+    from jettf.images import ImagePreparation, ImageSpec
 
     spec = ImageSpec.effnet_s(40)
     rng = np.random.default_rng(0)
     mean = rng.exponential(1.0, spec.shape).astype(np.float32)
     std = (mean + rng.exponential(1.0, spec.shape)).astype(np.float32)
-    prep = {"npix": 40, "n_channels": 3, "standardize": True, "crop": 32, "to_rgb": None, "colormap": "viridis",
-            "resize": None, "densify": "host", "max_pixels": 200}
+    prep = ImagePreparation(spec, standardize=True, pixel_mean=mean, pixel_std=std, crop=0.8)
     options = {"preset": "S0"} if model_name == "effnet_s" else {}
-    model = zoo.build(model_name, 2, input_shape=(32, 32, 3), class_names=["qcd", "top"], seed=0, **options)
+    tagger = zoo.build(model_name, 2, preparation=prep, flips="both", class_names=["qcd", "top"], seed=0, **options)
     run = root / f"bench-{model_name}"
     run.mkdir(parents=True)
-    config = {"model": model_name, "model_options": options, "task": "binary", "class_names": ["qcd", "top"],
-              "inputs": ["image"], "image_spec": spec.to_dict(), "image_prep": prep, "feature_names": [],
-              "feature_spec": None, "dataset": "top_tagging_images/effnet_s_40 (benchmark stand-in)",
-              "dataset_fingerprint": None, "accelerator": {"backend": "tensorflow"}, "signal": "top"}
-    (run / "config.json").write_text(json.dumps(config))
-    np.savez(run / "preprocessing.npz", pixel_mean=mean, pixel_std=std)
-    model.save(run / "model.keras")
+    config = {"model": model_name, "model_options": options, "task": "binary", "signal": "top",
+              "background": "qcd", "standardize": True, "crop": 0.8, "flips": "both"}
+    resolved = {"class_names": ["qcd", "top"], "inputs": ["image"], "image_spec": spec.to_dict(),
+                "preparation": prep.describe(), "feature_names": [], "feature_spec": None,
+                "dataset": "top_tagging_images/effnet_s_40 (benchmark stand-in)", "dataset_fingerprint": None,
+                "accelerator": {"backend": "tensorflow"}}
+    (run / "config.json").write_text(json.dumps({"config": config, "resolved": resolved}))
+    tagger.save(run / "model.keras")
     return run
 
 
@@ -90,36 +93,36 @@ def _jets(n: int, seed: int = 0):
 
 
 def bench_run(run: Path, out_root: Path, raw, args) -> list:
-    import keras
     import tensorflow as tf
 
-    import jettf.models  # noqa: F401
     from jettf.images import ImageSpec, render
-    from jettf.serving import ServedModel, export_run, make_rest_request
+    from jettf.serving import export_run, make_rest_request
+    from jettf.training import load_tagger
+    from jettf.training.run_dir import RunDir
 
     batch, constituents, jet = raw
-    config = json.loads((run / "config.json").read_text())
-    if config["inputs"] != ["image"]:
-        raise SystemExit(f"{run}: the benchmark times image-only models; inputs are {config['inputs']}")
+    document = RunDir(run).read_config()
+    config, resolved = document["config"], document["resolved"]
+    if resolved.get("inputs") != ["image"]:
+        raise SystemExit(f"{run}: the benchmark times image-only models; inputs are {resolved.get('inputs')}")
     start = time.perf_counter()
     version = export_run(run, out=out_root / run.name, log=lambda m: None)
     export_s = time.perf_counter() - start
     start = time.perf_counter()
-    served = ServedModel(version)
+    sig = tf.saved_model.load(str(version)).signatures
     load_s = time.perf_counter() - start
-    model = keras.models.load_model(run / "model.keras")
-
-    spec = ImageSpec.from_dict(config["image_spec"])
-    prep = config["image_prep"]
-    with np.load(run / "preprocessing.npz") as npz:
-        mean, std = npz["pixel_mean"], np.where(npz["pixel_std"] > 0, npz["pixel_std"], 1.0)
-    crop, top = prep["crop"] or spec.npix, (spec.npix - (prep["crop"] or spec.npix)) // 2
-    images = ((render(batch, spec) - mean) / std)[:, top:top + crop, top:top + crop].astype(np.float32)
+    model = load_tagger(run)
+    images = render(batch, ImageSpec.from_dict(resolved["image_spec"]))  # as rendered: the tagger prepares them
 
     def tile(a, n):
         return np.concatenate([a] * (-(-n // len(a))))[:n]
 
-    sig = served._loaded.signatures
+    def rest(body: str):
+        """What REST adds: JSON text -> named tensors (as the server parses a columnar body) -> the signature."""
+        request = json.loads(body)
+        return sig[request["signature_name"]](**{k: tf.constant(np.asarray(v, np.float32))
+                                                 for k, v in request["inputs"].items()})
+
     rows = []
     for name, make in (
         ("keras predict", lambda n: (lambda x=tile(images, n): model.predict({"image": x}, batch_size=n, verbose=0))),
@@ -129,7 +132,8 @@ def bench_run(run: Path, out_root: Path, raw, args) -> list:
                                          sig["from_constituents"](constituents=c, jet=j))),
         ("from_constituents via REST JSON", lambda n: (
             lambda body=json.dumps(make_rest_request("from_constituents", {"constituents": tile(constituents, n),
-                                                                           "jet": tile(jet, n)})): served.rest(body))),
+                                                                           "jet": tile(jet, n)}, columnar=True)):
+            rest(body))),
     ):
         wall, cpu = _time(make(args.jets), args.repeats)
         bwall, bcpu = _time(make(args.batch), max(2, args.repeats // 5))
