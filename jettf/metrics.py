@@ -50,6 +50,8 @@ __all__ = [
     "max_sic",
     "confusion_matrix",
     "mass_sculpting_jsd",
+    "mass_sculpting",
+    "weighted_figures",
     "bootstrap_ci",
     "evaluate_predictions",
     "welch_t_test",
@@ -267,6 +269,13 @@ def confusion_matrix(y_true, probs, normalize: str | None = None) -> np.ndarray:
     return skm.confusion_matrix(y, np.argmax(p, axis=1), labels=np.arange(p.shape[1]), normalize=normalize)
 
 
+def _cut_threshold(is_signal, scores, signal_efficiency: float) -> float:
+    """The score threshold (``score >= t`` passes) that keeps the ceil(eps_S * N_signal) highest-scoring signal jets."""
+    target = _efficiency(signal_efficiency, "signal_efficiency")
+    signal_desc = np.sort(scores[is_signal])[::-1]
+    return float(signal_desc[max(1, math.ceil(round(target * signal_desc.size, 9))) - 1])
+
+
 def mass_sculpting_jsd(y_true, scores, mass, signal_efficiency: float = 0.5, bins=40, mass_range=None) -> float:
     """Jensen-Shannon divergence (base 2, in [0, 1]) of the background mass before and after a cut.
 
@@ -274,20 +283,47 @@ def mass_sculpting_jsd(y_true, scores, mass, signal_efficiency: float = 0.5, bin
     the tagger leaves the background mass spectrum unsculpted; 001 (Fig. 7, from DisCo) quotes
     1/JSD at eps_S = 50%. ``mass`` is in GeV; ``bins``/``mass_range`` as in ``np.histogram``.
     """
+    return mass_sculpting(y_true, scores, mass, signal_efficiency, bins, mass_range)["jsd"]
+
+
+def mass_sculpting(y_true, scores, mass, signal_efficiency: float = 0.5, bins=40, mass_range=None) -> dict:
+    """The mass-sculpting check of a binary tagger (001 Fig. 7, from DisCo): ``{"signal_efficiency",
+    "threshold", "jsd", "inverse_jsd", "background_efficiency", "edges", "before", "after"}`` (histograms of
+    the background mass, GeV, before and after the cut at ``signal_efficiency``)."""
     is_signal, s = _binary(y_true, scores)
     m = np.asarray(mass, dtype=np.float64)
     if m.shape != s.shape:
         raise ValueError(f"mass: expected one jet mass per jet, shape [N={s.size}], got shape {m.shape}")
-    target = _efficiency(signal_efficiency, "signal_efficiency")
-    signal_desc = np.sort(s[is_signal])[::-1]
-    threshold = signal_desc[max(1, math.ceil(round(target * signal_desc.size, 9))) - 1]
+    threshold = _cut_threshold(is_signal, s, signal_efficiency)
     m_bkg, passed = m[~is_signal], s[~is_signal] >= threshold
-    if not passed.any():
-        return math.nan
     edges = np.histogram_bin_edges(m_bkg, bins=bins, range=mass_range)
     before = np.histogram(m_bkg, bins=edges)[0]
     after = np.histogram(m_bkg[passed], bins=edges)[0]
-    return float(distance.jensenshannon(before, after, base=2) ** 2)
+    jsd = float(distance.jensenshannon(before, after, base=2) ** 2) if passed.any() else math.nan
+    return {"signal_efficiency": float(signal_efficiency), "threshold": threshold, "jsd": jsd,
+            "inverse_jsd": 1.0 / jsd if jsd > 0 else math.inf, "background_efficiency": float(passed.mean()),
+            "edges": edges.tolist(), "before": before.tolist(), "after": after.tolist()}
+
+
+def weighted_figures(y_true, probs, class_names: Sequence[str], sample_weight, signal_class=None) -> dict:
+    """Accuracy, AUC and 1/eps_B with per-jet weights (scikit-learn's weighted ROC), beside the unweighted ones:
+    what a reweighted training is judged on. Binary: the signal class; multiclass: one-vs-rest AUCs."""
+    y, p = _labels_probs(y_true, probs)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != y.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"sample_weight: expected finite non-negative weights of shape {y.shape}, got {w.shape}")
+    out = {"accuracy": float(skm.accuracy_score(y, p.argmax(axis=1), sample_weight=w))}
+    names = [str(c) for c in class_names]
+    if len(names) == 2:
+        k = 1 if signal_class is None else _class_index(signal_class, names)
+        fpr, tpr, _ = skm.roc_curve(y == k, p[:, k], sample_weight=w, drop_intermediate=False)
+        out["auc"] = float(skm.auc(fpr, tpr))
+        out["rejection"] = {f"{e:g}": float(_inverse(_fpr_at(fpr, tpr, e))) for e in REJECTION_EFFICIENCIES}
+    else:
+        per_class = {c: float(skm.roc_auc_score(y == i, p[:, i], sample_weight=w)) for i, c in enumerate(names)
+                     if (y == i).any() and not (y == i).all()}
+        out.update(auc_per_class=per_class, auc_mean=float(np.mean(list(per_class.values()))))
+    return out
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -448,6 +484,7 @@ def evaluate_predictions(
     n_boot: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    sample_weight=None,
 ) -> dict:
     """The metrics.json block for one test set; JSON-safe (see :func:`json_safe`).
 
@@ -509,6 +546,8 @@ def evaluate_predictions(
                 auc_mean=[mean_ci["low"], mean_ci["high"]],
                 per_class=per_class_ci,
             )
+    if sample_weight is not None:
+        out["weighted"] = weighted_figures(y, p, names, sample_weight, signal_class)
     if n_boot:
         out["ci"] = ci
     return json_safe(out)

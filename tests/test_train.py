@@ -156,15 +156,21 @@ def test_same_seed_gives_the_same_metrics(data_dir, tmp_path, capsys):
     assert "holds a run with different ['global_features']" in capsys.readouterr().err
 
 
-def test_rounds_scheme_with_global_features(data_dir, tmp_path):
+def test_rounds_scheme_with_global_features_reweighting_and_mass_sculpting(data_dir, tmp_path):
     out = tmp_path / "rounds"
     metrics = _train(data_dir, out, "--task", "binary", "--dataset", "top_tagging_images/quick", "--model",
-                     "effnet_s", "--global-features", "--quick", "--round-size", "20", "--patience", "1")
+                     "effnet_s", "--global-features", "--quick", "--round-size", "20", "--patience", "1",
+                     "--reweight", "pt,mass")
     progress = json.loads((out / "checkpoints" / "final" / "progress.json").read_text())
     schedule = progress["schedule"]
     assert schedule["position"] == len(schedule["history"]) > 1  # several rounds, each ended
     assert all(r["epochs"] <= 2 for r in schedule["history"])
-    assert 0.0 <= metrics["test"]["auc"] <= 1.0
+    test = metrics["test"]
+    assert 0.0 <= test["auc"] <= 1.0 and set(test["weighted"]) == {"accuracy", "auc", "rejection"}
+    assert sum(test["mass_sculpting"]["before"]) == test["counts"]["qcd"]  # every background jet, before the cut
+    report = (out / "report.md").read_text()
+    assert "| figure | unweighted | weighted |" in report and "plots/mass_sculpting.png" in report
+    assert (out / "reweight.json").exists()
 
 
 def test_bad_options_print_one_clear_line(data_dir, tmp_path, capsys):

@@ -93,8 +93,9 @@ def make_dataset(
     cache: bool = False,
     repeat: bool = False,
     drop_remainder: bool = False,
+    sample_weight=None,
 ):
-    """A ``tf.data.Dataset`` of ``(inputs, label)`` batches from a built jettf dataset.
+    """A ``tf.data.Dataset`` of ``(inputs, label)`` (or ``(inputs, label, weight)``) batches from a built dataset.
 
     Args:
         dataset: ``"NAME/CONFIG"`` (with ``data_dir``) or a :class:`JetDatasetInfo`.
@@ -123,6 +124,9 @@ def make_dataset(
         cache: cache the split's serialized records in memory after the first pass
             (the rounds of 002).
         repeat: repeat forever.
+        sample_weight: ``f(labels [B], jet [B, 4]) -> weights [B]`` in TensorFlow ops (labels after the
+            class selection), e.g. :meth:`jettf.training.reweight.Reweighting.weights_tf`; batches then
+            carry a third element, as Keras' ``fit`` takes sample weights.
     """
     import tensorflow as tf
 
@@ -181,18 +185,20 @@ def make_dataset(
         ds = ds.apply(tf.data.experimental.assert_cardinality(n // batch_size if drop_remainder else -(-n // batch_size)))
 
     keys = [k for k in inputs if k != "image"] + (list(SPARSE_KEYS) if "image" in inputs else []) + ["label"]
+    parse_keys = keys + (["jet"] if sample_weight is not None and "jet" not in keys else [])
 
     def prepare(serialized):
-        parsed = parser.parse(serialized, keys)
+        parsed = parser.parse(serialized, parse_keys)
         out = {k: parsed[k] for k in keys if k != "label"}
         if densifier is not None:
             out["image"] = densifier({k: out.pop(k) for k in SPARSE_KEYS})
         label = tf.cast(parsed["label"], tf.int32)
         if relabel is not None:
             label = tf.gather(relabel, label)
+        weight = None if sample_weight is None else sample_weight(label, parsed["jet"])
         if label_format == "onehot":
             label = tf.one_hot(label, n_out, dtype=tf.float32)
-        return out, label
+        return (out, label) if weight is None else (out, label, weight)
 
     ds = ds.map(tf.autograph.experimental.do_not_convert(prepare), num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=deterministic)

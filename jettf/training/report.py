@@ -127,6 +127,9 @@ def write_report(
         "Confusion matrix": plots.plot_confusion_matrix(y_true, probs, classes, plot_dir / "confusion_matrix.png"),
         "Training curves": plots.plot_training_curves(list(histories.values()), plot_dir / "training_curves.png"),
     }
+    if "mass_sculpting" in test:
+        figures["Background mass before and after the cut (mass sculpting)"] = plots.plot_mass_sculpting(
+            test["mass_sculpting"], plot_dir / "mass_sculpting.png")
     if average_images:
         figures["Average jet image per class and channel"] = plots.plot_average_images(
             average_images, image_extent, plot_dir / "average_images.png", channel_names=channel_names,
@@ -147,6 +150,22 @@ def write_report(
         _table(["figure", "value", "95% bootstrap interval"], _headline_rows(test)),
         "",
     ]
+    if "weighted" in test:
+        w = test["weighted"]
+        rows = [("accuracy", _fmt(test["accuracy"]), _fmt(w["accuracy"]))]
+        if "auc" in test:
+            rows += [("ROC AUC", _fmt(test["auc"]), _fmt(w["auc"]))]
+            rows += [(f"1/eps_B at eps_S = {e}", _fmt(test["rejection"][e]), _fmt(w["rejection"][e]))
+                     for e in ("0.3", "0.5")]
+        else:
+            rows += [("mean one-vs-rest AUC", _fmt(test["auc_mean"]), _fmt(w["auc_mean"]))]
+        lines += ["Trained with sample weights (`--reweight`); the same test jets unweighted and weighted:", "",
+                  _table(["figure", "unweighted", "weighted"], rows), ""]
+    if "mass_sculpting" in test:
+        ms = test["mass_sculpting"]
+        lines += [f"Mass sculpting (001 Fig. 7): 1/JSD = {_fmt(ms['inverse_jsd'])} between the background mass "
+                  f"spectrum before and after the cut at eps_S = {ms['signal_efficiency']:g} (JSD "
+                  f"{_fmt(ms['jsd'])}; larger 1/JSD = less sculpting).", ""]
     published = published_line(metrics["task"], metrics["dataset"], metrics["model"], source)
     if published:
         lines += [published, ""]
