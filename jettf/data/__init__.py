@@ -41,7 +41,7 @@ Builders (``import tfds_builders``), ``NAME/CONFIG``:
 - ``quark_gluon_images``: ``pt_33`` (default), ``cnm_33`` (charged pt, neutral pt, charged multiplicity), ``quick`` (300/class).
 """
 
-from jettf.data.building import build
+from jettf.data.building import build, full_name
 from jettf.data.info import JetDatasetInfo, load_info
 from jettf.data.kfold import Fold, kfold_splits
 from jettf.data.info import dataset_names, default_data_dir
@@ -50,6 +50,7 @@ from jettf.data.rounds import Round, RoundSchedule
 
 __all__ = [
     "build",
+    "full_name",
     "load_info",
     "default_data_dir",
     "dataset_names",

@@ -10,7 +10,7 @@ from typing import Optional
 from jettf.data.builder_base import _say
 from jettf.data.info import JetDatasetInfo, builder_class, default_data_dir, split_dataset_name
 
-__all__ = ["build", "resolve_config"]
+__all__ = ["build", "resolve_config", "full_name"]
 
 
 def resolve_config(name: str, n_jets: Optional[int] = None):
@@ -32,6 +32,12 @@ def resolve_config(name: str, n_jets: Optional[int] = None):
     if n_jets is not None and n_jets != config.n_jets:
         config = config.with_n_jets(n_jets)
     return cls, config
+
+
+def full_name(name: str, n_jets: Optional[int] = None) -> str:
+    """``NAME/CONFIG`` of the dataset :func:`build` makes for ``name`` and ``n_jets`` (``quick`` -> ``quick-n500``)."""
+    cls, config = resolve_config(name, n_jets)
+    return f"{cls.name}/{config.name}"
 
 
 class _NoCustomConfigWarning(logging.Filter):

@@ -42,7 +42,8 @@ def run_dataset(run_dir, dataset: Optional[str] = None, data_dir: Optional[str] 
         raise ValueError(f"{run.path}: a multi-seed run; use one seed's directory, e.g. "
                          f"{run.path / document['resolved']['seed_dirs'][0]}")
     config = run.read_train_config()
-    info = jd.load_info(dataset or config.dataset, data_dir or config.data_dir)
+    name = dataset or document["resolved"].get("dataset") or jd.full_name(config.dataset, config.n_jets)
+    info = jd.load_info(name, data_dir or config.data_dir)
     data = prepare_data(config, info)
     expected = document["resolved"].get("class_names")
     if expected and data.class_names != expected:

@@ -8,9 +8,9 @@ the validation loss has not improved for ``patience`` epochs), or
 ``end_epoch(val_loss) -> finished`` and JSON ``state_dict()`` /
 ``load_state_dict()``.
 
-After every epoch the full model (weights and optimizer state), the
-schedule's state and the history are written atomically to the stage's
-checkpoint folder, so killing the process loses at most the epoch in flight;
+After every epoch the full model (weights and optimizer state, ``epoch_<k>.keras``),
+the schedule's state and the history (``progress.json``, which names the
+checkpoint) are written atomically to the stage's checkpoint folder, so killing the process loses at most the epoch in flight;
 :func:`fit_stage` resumes exactly there. Every epoch's randomness is a
 function of the stage seed and the epoch number alone: the training data is
 shuffled with :func:`epoch_seed` and the model's random layers (flips,
@@ -157,8 +157,14 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         if self.schedule.end_epoch(val_loss):
             self.model.stop_training = True
         p["schedule"] = self.schedule.state_dict()
-        self._save(self.folder / "last.keras")
+        # The epoch's checkpoint has its own name and progress.json points to it, so a kill between the two writes
+        # resumes from the previous, consistent pair; the older checkpoint goes only after progress.json moved on.
+        p["checkpoint"] = f"epoch_{p['epoch']:04d}.keras"
+        self._save(self.folder / p["checkpoint"])
         write_json(self.folder / "progress.json", p)
+        for stale in self.folder.glob("epoch_*.keras"):
+            if stale.name != p["checkpoint"]:
+                stale.unlink()
 
     def _save(self, path: Path) -> None:
         with atomic_path(path) as tmp:
@@ -213,10 +219,10 @@ def fit_stage(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     progress_path = folder / "progress.json"
-    if progress_path.exists() and (folder / "last.keras").exists():
-        progress = read_json(progress_path)
+    progress = read_json(progress_path) if progress_path.exists() else {}
+    if progress.get("checkpoint") and (folder / progress["checkpoint"]).exists():
         schedule.load_state_dict(progress["schedule"])
-        model = keras.models.load_model(folder / "last.keras")
+        model = keras.models.load_model(folder / progress["checkpoint"])
         log(f"{prefix}resuming after epoch {progress['epoch']}")
     else:
         progress = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "history": {}, "done": False}

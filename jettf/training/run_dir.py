@@ -8,7 +8,7 @@ Layout::
       metrics.json         machine-readable results (written at the end)
       report.md, plots/    the human report
       model.keras          the final tagger (its image preparation and statistics inside)
-      checkpoints/<stage>/ last.keras + progress.json, one folder per fold / final stage
+      checkpoints/<stage>/ epoch_<k>.keras + progress.json (which names it), one folder per fold / final stage
       logs/                CSV and TensorBoard logs per stage
 
 Every file is written atomically, so an interrupted run never leaves a
