@@ -534,8 +534,8 @@ def _model_card(meta: dict, base: Path) -> str:
                   + (", flipped so the harder half has phi > 0" if spec.get("flip") else "")
                   + (f", {spec['normalize']}-normalized" if spec.get("normalize") else "")
                   + " (ImageSpec fingerprint "
-                  f"`{meta['image_spec_fingerprint']}`; the full spec is in the metadata), in physical units, "
-                  "before any standardization. The model prepares the image itself, in its first layer "
+                  f"`{meta['image_spec_fingerprint']}`; the full spec is in the metadata), in the spec's units (see "
+                  "`image` above), before any standardization. The model prepares the image itself, in its first layer "
                   "(ImagePreparation), so nothing needs to be applied by the client:", ""]
         lines += [f"{i}. {step}" for i, step in enumerate(steps, 1)]
         lines += ["", f"giving the network a {'x'.join(str(d) for d in shape_out)} input."
