@@ -17,7 +17,9 @@ from jettf.images import (  # noqa: E402
     render,
     render_tf,
 )
-from jettf.images.preprocess import needs_subjets  # noqa: E402
+from jettf.images import channels as image_channels  # noqa: E402
+from jettf.images.preprocess import bin_edges, needs_subjets, pixel_index  # noqa: E402
+from jettf.images.render_numpy import NP_OPS  # noqa: E402
 from jettf.jets import JetBatch, delta_phi, generator_split  # noqa: E402
 
 CHANNEL_SETS = [
@@ -99,13 +101,19 @@ def relative(batch):
 
 # ------------------------------------------------------------ numpy == TensorFlow
 def check_numpy_matches_tf(batch, spec):
+    """Dense images agree; the merged sparse layout (render_tf's) agrees entry by entry; the default
+    layout (per constituent for additive specs) densifies, with numpy and TF, to the same images."""
     dense, sparse = render(batch, spec), render(batch, spec, sparse=True)
     assert dense.dtype == np.float32 and dense.shape == (len(batch), *spec.shape)
     assert_images_close(tf_render(batch, spec), dense)
+    merged = render(batch, spec, sparse=True, merge=True)
     tf_sparse = tf_render(batch, spec, sparse=True)
     for name in ("index", "count", "n_outside"):
-        np.testing.assert_array_equal(getattr(tf_sparse, name), getattr(sparse, name), err_msg=name)
-    assert_images_close(tf_sparse.values, sparse.values)
+        np.testing.assert_array_equal(getattr(tf_sparse, name), getattr(merged, name), err_msg=name)
+    assert_images_close(tf_sparse.values, merged.values)
+    np.testing.assert_array_equal(sparse.n_outside, merged.n_outside)
+    assert_images_close(densify(merged, spec.npix), dense)
+    assert_images_close(densify_tf(sparse.index, sparse.values, sparse.count, spec.npix).numpy(), dense)
 
 
 @pytest.mark.parametrize("channels", CHANNEL_SETS, ids="+".join)
@@ -267,8 +275,9 @@ def test_empty_and_single_constituent_jets(jets, option):
     assert_images_close(tf_render(empty_and_single, spec), images)
 
 
-def test_batches_without_jets_or_constituent_slots():
-    spec = ImageSpec(5, 0.4, ("pt", "mass"), center="leading_subjet", rotate="subjet")
+@pytest.mark.parametrize("channels", [("pt", "mass"), ("pt", "energy")], ids=["merged", "per_constituent"])
+def test_batches_without_jets_or_constituent_slots(channels):
+    spec = ImageSpec(5, 0.4, channels, center="leading_subjet", rotate="subjet")
     for n, m in ((0, 4), (3, 0)):
         batch = JetBatch.from_ptetaphie(*np.zeros((4, n, m)))
         sparse = render(batch, spec, sparse=True)
@@ -277,8 +286,9 @@ def test_batches_without_jets_or_constituent_slots():
         np.testing.assert_array_equal(tf_render(batch, spec), np.zeros((n, 5, 5, 2)))
 
 
-def test_padding_never_contributes(jets):
-    channels = CHANNEL_SETS[1] + CHANNEL_SETS[2]
+@pytest.mark.parametrize("channels", [CHANNEL_SETS[1] + CHANNEL_SETS[2], ("pt", "energy") + CHANNEL_SETS[2]],
+                         ids=["merged", "per_constituent"])
+def test_padding_never_contributes(jets, channels):
     spec = ImageSpec(15, 0.4, channels, center="leading_subjet", rotate="principal_axis", flip=True)
     rng = np.random.default_rng(3)
     garbage = {
@@ -311,19 +321,128 @@ def test_rotation_and_flip_conventions():
 
 # -------------------------------------------------------------- sparse / dense
 def test_sparse_layout_and_densify(jets):
+    """Merged layout: unique ascending pixels. Per-constituent layout: the constituents inside the image, in
+    order, with their own values (pixels repeat). Both densify (numpy and TF) to the same images."""
     spec = ImageSpec(21, 0.3, ("pt", "energy"), center="pt_centroid")
+    merged = render(jets, spec, sparse=True, merge=True)
     sparse = render(jets, spec, sparse=True)
-    assert sparse.index.dtype == np.int32 and sparse.values.dtype == np.float32 and sparse.count.dtype == np.int32
-    assert sparse.index.shape == jets.pt.shape and sparse.values.shape == (*jets.pt.shape, 2)
+    for layout in (merged, sparse):
+        assert layout.index.dtype == np.int32 and layout.values.dtype == np.float32 and layout.count.dtype == np.int32
+        assert layout.index.shape == jets.pt.shape and layout.values.shape == (*jets.pt.shape, 2)
+    # The reference: each real constituent's pixel from the shared (numpy / TF) definition.
+    x, y = (np.asarray(a) for a in _image_coordinates(jets, spec))
+    pix, _ = pixel_index(NP_OPS, x, y, jets.mask, spec.npix, spec.extent)
+    repeated = 0
     for i in range(len(jets)):
-        used = sparse.index[i, : sparse.count[i]]
+        used = merged.index[i, : merged.count[i]]
         assert np.all(np.diff(used) > 0)  # unique and ascending
-        assert not sparse.index[i, sparse.count[i] :].any() and not sparse.values[i, sparse.count[i] :].any()
+        inside = pix[i] < spec.npix**2
+        np.testing.assert_array_equal(sparse.index[i, : sparse.count[i]], pix[i, inside])
+        np.testing.assert_array_equal(sparse.values[i, : sparse.count[i]],
+                                      np.stack([jets.pt[i, inside], jets.energy[i, inside]], -1))
+        for layout in (merged, sparse):
+            assert not layout.index[i, layout.count[i] :].any() and not layout.values[i, layout.count[i] :].any()
+        repeated += sparse.count[i] - merged.count[i]
+    assert repeated > 0  # the test exercises repeated pixels
     dense = render(jets, spec)
     np.testing.assert_array_equal(densify(sparse, 21), dense)
-    np.testing.assert_array_equal(densify_tf(sparse.index, sparse.values, sparse.count, 21).numpy(), dense)
+    assert_images_close(densify(merged, 21), dense, rtol=1e-6)
+    assert_images_close(densify_tf(sparse.index, sparse.values, sparse.count, 21).numpy(), dense, rtol=1e-6)
     with pytest.raises(ValueError, match="npix=5"):
         densify(sparse, 5)
+
+
+def _image_coordinates(batch, spec):
+    from jettf.images.preprocess import Constituents, image_coordinates
+
+    f64 = lambda a: np.asarray(a, np.float64)  # noqa: E731
+    c = Constituents(f64(batch.pt), f64(batch.eta), f64(batch.phi), f64(batch.energy), batch.mask, None,
+                     f64(batch.jet_eta), f64(batch.jet_phi))
+    return image_coordinates(NP_OPS, c, spec)
+
+
+def test_densify_adds_repeated_pixels():
+    """Hand-made sparse images with a pixel repeated: numpy, TF and the Keras layer add, never overwrite."""
+    from jettf.images import ImagePreparation
+
+    index = np.array([[4, 1, 4, 4, 0], [2, 2, 0, 0, 0]], np.int32)
+    values = np.array([[[1, 10], [2, 20], [3, 30], [4, 40], [9, 9]], [[5, 50], [6, 60], [0, 0], [0, 0], [0, 0]]],
+                      np.float32)
+    count = np.array([4, 2], np.int32)  # the last entry of jet 0 lies past its count
+    expected = np.zeros((2, 9, 2), np.float32)
+    expected[0, 4], expected[0, 1], expected[1, 2] = (8, 80), (2, 20), (11, 110)
+    expected = expected.reshape(2, 3, 3, 2)
+    np.testing.assert_array_equal(densify(SparseImages(index, values, count, np.zeros(2, np.int32)), 3), expected)
+    np.testing.assert_array_equal(densify_tf(index, values, count, 3).numpy(), expected)
+    np.testing.assert_array_equal(densify_tf(index[1, :2], values[1, :2], 2, 3).numpy(), expected[1])
+    padded = np.where((np.arange(5) < count[:, None])[..., None], values, 0)  # records: padding is (0, 0)
+    layer = ImagePreparation(ImageSpec(3, 0.4, ("pt", "energy")))
+    np.testing.assert_array_equal(np.asarray(layer.densify(index, padded)), expected)
+
+
+def test_pixel_moments_with_repeated_pixels(jets):
+    """The builders' per-pixel statistics from per-constituent records equal those of the dense images:
+    entries are added per (jet, pixel) before squaring."""
+    from jettf.data.records import pixel_moments
+
+    spec = ImageSpec(5, 0.4, ("pt", "energy"))  # coarse: many constituents share a pixel
+    sparse = render(jets, spec, sparse=True)
+    dense = render(jets, spec).astype(np.float64).reshape(len(jets), 25, 2)
+    sums, squares = pixel_moments(sparse.index, sparse.values, 5)
+    np.testing.assert_allclose(sums, dense.sum(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(squares, (dense**2).sum(axis=0), rtol=1e-6)
+    entry_squares = np.zeros((25, 2))  # what squaring each entry would give: less, by the cross terms
+    np.add.at(entry_squares, sparse.index.ravel(), sparse.values.reshape(-1, 2).astype(np.float64) ** 2)
+    assert np.all(entry_squares.sum(axis=0) < 0.9 * squares.sum(axis=0))
+    merged = render(jets, spec, sparse=True, merge=True)
+    for a, b in zip(pixel_moments(merged.index, merged.values, 5), (sums, squares)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_per_constituent_only_for_additive_channels(jets):
+    """mass is a function of the pixel's summed four-momentum: its specs keep unique pixels (merged per
+    pixel before the value is computed); the additive channels, charged_multiplicity included (a count
+    is a sum of 0/1 per constituent), store one entry per constituent."""
+    assert not image_channels.additive(("pt", "mass")) and image_channels.additive(CHANNEL_SETS[2] + CHANNEL_SETS[3])
+    mass_spec = ImageSpec(7, 0.4, ("pt", "mass"))
+    sparse = render(jets, mass_spec, sparse=True)
+    for i in range(len(jets)):
+        assert np.all(np.diff(sparse.index[i, : sparse.count[i]]) > 0)
+    with pytest.raises(ValueError, match=r"merge=False needs additive channels; \['mass'\]"):
+        render(jets, mass_spec, sparse=True, merge=False)
+    # Two massless constituents in one pixel: the pixel's mass is that of their sum, not 0 + 0.
+    pt, eta, phi = np.array([[100.0, 50.0]]), np.array([[0.01, 0.03]]), np.array([[0.02, -0.01]])
+    pair = JetBatch.from_ptetaphie(pt, eta, phi, pt * np.cosh(eta), jet_eta=[0.0], jet_phi=[0.0])
+    one = render(pair, ImageSpec(9, 0.4, ("mass",)), sparse=True)
+    assert one.count[0] == 1 and one.values[0, 0, 0] > 1.0
+    colour = ImageSpec(7, 0.4, CHANNEL_SETS[2])
+    sparse, merged = render(jets, colour, sparse=True), render(jets, colour, sparse=True, merge=True)
+    assert sparse.count.sum() > merged.count.sum()
+    assert set(np.unique(sparse.values[..., 2])) <= {0.0, 1.0}
+    multiplicity = densify(sparse, 7)[..., 2]
+    np.testing.assert_array_equal(multiplicity, densify(merged, 7)[..., 2])
+    assert np.all(multiplicity == np.round(multiplicity))
+
+
+@pytest.mark.parametrize("npix, extent", [(4, 0.5), (7, 0.4), (33, 0.4), (40, 1.2), (299, 0.4), (1, 0.3)])
+def test_compiled_pixel_index_equals_the_shared_definition(npix, extent):
+    """jettf.images.kernels.pixel_index (numpy renderer) == preprocess.pixel_index (TF renderer's code) on bin
+    edges, their float neighbours, the image borders, NaN, infinities and padding."""
+    from jettf.images import kernels
+
+    edges = bin_edges(npix, extent)
+    special = np.concatenate([edges, np.nextafter(edges, 1), np.nextafter(edges, -1), [np.nan, np.inf, -np.inf, 0.0]])
+    rng = np.random.default_rng(npix)
+    x = np.concatenate([rng.permutation(np.tile(special, 3)), rng.normal(0, extent, 3000)])
+    y = np.concatenate([rng.permutation(np.tile(special, 3)), rng.normal(0, extent, 3000)])
+    size = len(x) - len(x) % 12
+    x, y = x[:size].reshape(-1, 12), y[:size].reshape(-1, 12)
+    mask = rng.random(x.shape) < 0.9
+    expected = pixel_index(NP_OPS, x, y, mask, npix, extent)
+    got = kernels.pixel_index(x, y, mask, edges)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+    assert got[0].dtype == np.int32 and (got[0] < npix**2).sum() > 100
 
 
 def test_densify_tf_in_tf_data_on_single_examples(jets):
@@ -339,6 +458,24 @@ def test_densify_tf_in_tf_data_on_single_examples(jets):
     )
     images = ds.map(lambda i, v, c: densify_tf(i, v, c, 13)).batch(64).get_single_element().numpy()
     np.testing.assert_array_equal(images, render(jets, spec))
+
+
+def test_densify_tf_in_tf_data_per_constituent_records(jets):
+    """Records of the per-constituent layout (pixels repeat) densified per example inside Dataset.map."""
+    spec = ImageSpec(6, 0.4, ("pt", "energy"))
+    sparse = render(jets, spec, sparse=True)
+    merged = render(jets, spec, sparse=True, merge=True)
+    assert sparse.count.sum() > merged.count.sum() + 100
+    records = [(sparse.index[i, :c], sparse.values[i, :c], c) for i, c in enumerate(sparse.count)]
+    ds = tf.data.Dataset.from_generator(
+        lambda: iter(records),
+        output_signature=(
+            tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 2], tf.float32), tf.TensorSpec([], tf.int32)
+        ),
+    )
+    images = ds.map(lambda i, v, c: densify_tf(i, v, c, 6)).batch(64).get_single_element().numpy()
+    assert_images_close(images, render(jets, spec, merge=True), rtol=1e-6)
+    assert_images_close(images, densify(merged, 6), rtol=1e-6)
 
 
 # ---------------------------------------------------------------- channels

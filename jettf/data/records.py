@@ -6,8 +6,11 @@ one parser reads them all:
 ==================  ====================  ==================================================
 key                 TFDS feature          meaning
 ==================  ====================  ==================================================
-``image_index``     int32 ``[K]``         unique flat pixel indices ``eta_bin * npix + phi_bin``
-``image_values``    float32 ``[K, C]``    the pixels' channel values (ImageSpec units)
+``image_index``     int32 ``[K]``         flat pixel indices ``eta_bin * npix + phi_bin``; one entry
+                                          per constituent inside the image for additive specs
+                                          (a pixel may repeat: its entries add up), unique
+                                          pixels for specs with a non-additive channel (mass)
+``image_values``    float32 ``[K, C]``    the entries' channel values (ImageSpec units)
 ``global_features`` float32 ``[F]``       FeatureSpec values, names in the metadata
 ``constituents``    float32 ``[M_j, 4]``  (pt, eta, phi, energy) of the (up to M) hardest
                                           constituents, pt-ordered, GeV and radians
@@ -175,20 +178,27 @@ class RecordParser:
 
 
 def pixel_moments(index: np.ndarray, values: np.ndarray, npix: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Per-pixel sums of values and of squared values, float64 ``[npix * npix, C]``.
+    """Per-pixel sums over jets of the pixel values and of their squares, float64 ``[npix * npix, C]``.
 
-    ``index`` int ``[B, K]`` and ``values`` ``[B, K, C]`` are padded sparse images;
-    pixel indices are unique within a jet, so a pixel's square is the square of
-    its one entry. Padding (value 0) adds nothing.
+    ``index`` int ``[B, K]`` and ``values`` ``[B, K, C]`` are padded sparse images. A pixel may
+    have several entries in a jet (the per-constituent layout; see :class:`jettf.images.SparseImages`):
+    its value is the sum of its entries, so the entries are first added per (jet, pixel) and those
+    sums squared (squaring each entry would miss the cross terms). Padding (value 0) adds nothing.
     """
     n_pix = npix * npix
-    flat_index = np.asarray(index, dtype=np.int64).reshape(-1)
-    values = np.asarray(values, dtype=np.float64).reshape(len(flat_index), -1)
-    sums = np.stack([np.bincount(flat_index, weights=values[:, c], minlength=n_pix) for c in range(values.shape[1])], -1)
-    squares = np.stack(
-        [np.bincount(flat_index, weights=values[:, c] ** 2, minlength=n_pix) for c in range(values.shape[1])], -1
-    )
-    return sums, squares
+    index = np.asarray(index, dtype=np.int64)
+    n_jets = index.shape[0]
+    keys = (np.arange(n_jets, dtype=np.int64)[:, None] * n_pix + index).reshape(-1)
+    values = np.asarray(values, dtype=np.float64)
+    values = values.reshape(len(keys), values.shape[-1])
+    pixels, slot = np.unique(keys, return_inverse=True)  # one slot per (jet, pixel)
+    pixel = pixels % n_pix
+    sums, squares = [], []
+    for c in range(values.shape[1]):
+        per_jet = np.bincount(slot, weights=values[:, c], minlength=len(pixels))
+        sums.append(np.bincount(pixel, weights=per_jet, minlength=n_pix))
+        squares.append(np.bincount(pixel, weights=per_jet**2, minlength=n_pix))
+    return np.stack(sums, -1).reshape(n_pix, -1), np.stack(squares, -1).reshape(n_pix, -1)
 
 
 # --------------------------------------------------------- arrays in metadata

@@ -31,6 +31,7 @@ __all__ = [
     "constituent_subdetector",
     "needs_charge",
     "needs_subdetector",
+    "additive",
     "quantities_for",
     "pixel_values",
 ]
@@ -125,6 +126,13 @@ def needs_charge(channels) -> bool:
 
 def needs_subdetector(channels) -> bool:
     return any(CHANNELS[name].needs_subdetector for name in channels)
+
+
+def additive(channels) -> bool:
+    """Every channel's pixel value is the plain per-pixel sum of one quantity (no ``value`` function), so
+    per-constituent entries may be stored and added later. ``mass`` (sqrt(E^2 - p^2) of the summed
+    four-momentum) is not: the mass of a sum is not the sum of masses."""
+    return all(CHANNELS[name].value is None for name in channels)
 
 
 def constituent_subdetector(batch, channels):

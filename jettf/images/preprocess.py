@@ -44,6 +44,7 @@ __all__ = [
     "Subjets",
     "needs_subjets",
     "image_coordinates",
+    "bin_edges",
     "pixel_index",
 ]
 
@@ -163,10 +164,16 @@ def _principal_axis_angle(ops, w, x, y):
     return ops.where(side < 0, angle + PI, angle)
 
 
+def bin_edges(npix: int, extent: float) -> np.ndarray:
+    """The ``npix + 1`` bin edges over ``[-extent, extent]``, exactly numpy.histogram2d's (float64)."""
+    return np.linspace(-extent, extent, npix + 1)
+
+
 def pixel_index(ops, x, y, mask, npix: int, extent: float):
     """Flat pixel index ``eta_bin * npix + phi_bin`` ``[N, M]`` (int32; ``npix**2`` for padding and
-    constituents outside the image) and the number of real constituents outside, ``[N]``."""
-    edges = np.linspace(-extent, extent, npix + 1)  # exactly numpy.histogram2d's edges
+    constituents outside the image) and the number of real constituents outside, ``[N]``.
+    The numpy renderer runs the compiled equivalent, :func:`jettf.images.kernels.pixel_index`."""
+    edges = bin_edges(npix, extent)
     bx, in_x = _bin(ops, x, edges)
     by, in_y = _bin(ops, y, edges)
     inside = mask & in_x & in_y

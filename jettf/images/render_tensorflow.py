@@ -218,6 +218,8 @@ def densify_tf(index, values, count, npix):
     e.g. inside ``tf.data`` ``map`` before batching, and on batches (``[N, K]``, ``[N, K, C]``,
     ``[N]`` -> ``[N, npix, npix, C]``). The rank of ``index`` must be static. ``K`` may be any
     length >= the count (padded or exactly ``count`` entries); entries past ``count`` are ignored.
+    Entries of the same pixel add up (``tf.scatter_nd`` adds; float32), so both sparse layouts of
+    :class:`SparseImages` (per constituent, or unique pixels) give the same image.
     """
     index, values, count = tf.convert_to_tensor(index), tf.convert_to_tensor(values), tf.convert_to_tensor(count)
     single = index.shape.rank == 1
