@@ -595,7 +595,8 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 self.info.metadata["feature_mean"] = records.encode_array(mean)
                 self.info.metadata["feature_std"] = records.encode_array(std)
         self.info.metadata["statistics"] = stats
-        # The most non-empty pixels of any jet: the static length of padded sparse images.
+        # The most sparse-image entries of any jet (pixels, or constituents inside the image for additive
+        # specs): the static length of padded sparse images.
         self.info.metadata["max_pixels"] = max_pixels
         outside = sum(s["n_constituents_outside_image"] for s in stats.values())
         if outside:

@@ -123,7 +123,8 @@ class JetDatasetInfo:
 
     @property
     def max_pixels(self) -> int:
-        """The most non-empty pixels of any stored jet: the static length of padded sparse images."""
+        """The most sparse-image entries of any stored jet (non-empty pixels, or constituents inside the
+        image for the per-constituent layout of additive specs): the static length of padded sparse images."""
         return int(self.metadata.get("max_pixels") or self.layout.max_constituents)
 
     def labels(self, split: str = "train") -> np.ndarray:
