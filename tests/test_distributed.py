@@ -15,12 +15,19 @@ tolerance and the run directories record the devices.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import jettf.data as jd
 from tfds_builders import testing as dummy
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("apache_beam", reason="apache-beam (the 'beam' extra) is not installed")
 
@@ -146,3 +153,91 @@ def manual_small(tmp_path_factory):
     folder = tmp_path_factory.mktemp("manual")
     dummy.write_dummy_files("top_tagging_images", folder)
     return folder
+
+
+# ------------------------------------------------------------------ data-parallel training on two CPU devices
+_TRAIN = r"""
+import dataclasses, json, sys
+data_dir, out, order, flips = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+from jettf.cli import quiet_tensorflow
+quiet_tensorflow()  # as python -m jettf.train starts (TensorFlow imported, its devices listed)
+import keras
+import numpy as np
+from jettf.train import parse_args, resolve_run
+from jettf.training.trainer import fit_validate
+args = parse_args(["--task", "binary", "--dataset", "top_tagging_images/quick", "--data-dir", data_dir,
+                   "--model", "lenet", "--model-option", "filters=[4,8]", "--model-option", "dense_units=[16]",
+                   "--flips", flips, "--batch-size", "8", "--devices", "2"])
+config, _ = resolve_run(args)
+assert config.devices == 2
+for devices in [int(d) for d in order.split(",")]:
+    fit_validate(dataclasses.replace(config, devices=devices), f"{out}/d{devices}", epochs=1, log=print)
+    folder = f"{out}/d{devices}/checkpoints/fit"
+    model = keras.models.load_model(folder + "/" + json.load(open(folder + "/progress.json"))["checkpoint"])
+    np.savez(f"{out}/weights_{devices}.npz", *[np.asarray(w) for w in model.get_weights()])
+try:  # a run directory is resumed only on as many devices as it started with
+    fit_validate(dataclasses.replace(config, devices=1), f"{out}/d2", epochs=1)
+except ValueError as err:
+    print("REFUSED:", err)
+"""
+
+
+@pytest.fixture(scope="module")
+def train_data(tmp_path_factory, manual_small):
+    data = tmp_path_factory.mktemp("train_data")
+    jd.build("top_tagging_images/quick", data_dir=str(data), manual_dir=str(manual_small))
+    return data
+
+
+def test_every_iteration_of_a_seeded_training_dataset_gives_the_same_batches(train_data):
+    """Keras takes a first batch from an iterator of its own under a tf.distribute strategy, so the training
+    iteration is a dataset's second: a seeded dataset must not reshuffle between iterations."""
+    info = jd.load_info("top_tagging_images/quick", str(train_data))
+    ds = jd.make_dataset(info, "train", batch_size=8, inputs=("jet",), training=True, seed=3)
+    first, second = ([y for _, y in ds.as_numpy_iterator()] for _ in range(2))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second)) and len(first) == 3
+    other = [y for _, y in jd.make_dataset(info, "train", batch_size=8, inputs=("jet",), training=True,
+                                           seed=4).as_numpy_iterator()]
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))  # still shuffled, by the seed
+
+
+def _train_on_devices(backend: str, data_dir, out, order: str, flips: str, env=None) -> str:
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **(env or {})}
+    done = subprocess.run([sys.executable, "-c", _TRAIN, str(data_dir), str(out), order, flips], capture_output=True,
+                          text=True, timeout=600, env=env, cwd=str(ROOT))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _check_same_weights_and_records(out, distribution: str, stdout: str) -> None:
+    one, two = np.load(out / "weights_1.npz"), np.load(out / "weights_2.npz")
+    assert len(one.files) == len(two.files) == 10
+    for key in one.files:  # one epoch at global batch 8 (8 + 8 + 4 jets): the same weights, to float tolerance
+        np.testing.assert_allclose(two[key], one[key], rtol=0, atol=1e-6, err_msg=key)
+    for devices, expected in ((1, None), (2, distribution)):
+        saved = json.loads((out / f"d{devices}" / "config.json").read_text())
+        accelerator = saved["resolved"]["accelerator"]
+        assert saved["config"]["devices"] == devices
+        assert accelerator["devices"] == devices and accelerator["distribution"] == expected
+        assert len(accelerator["device_names"]) == devices and accelerator["n_gpus"] == 0
+        assert all("CPU" in name.upper() for name in accelerator["device_names"])
+        assert accelerator["mixed_precision"] is False
+    assert "REFUSED:" in stdout and "2 device(s)" in stdout
+
+
+@pytest.mark.slow
+def test_tensorflow_mirrored_strategy_on_two_cpu_devices_gives_the_one_device_weights(train_data, tmp_path):
+    """``--devices 2`` on a CPU-only machine: two logical CPU devices (configured by the trainer before TensorFlow's
+    runtime starts) under MirroredStrategy. Without random layers (flips none, no batch norm, no dropout): on
+    TensorFlow each replica draws its own flips, so those would differ from one device."""
+    out = _train_on_devices("tensorflow", train_data, tmp_path, "2,1", "none")  # 2 first: before the runtime starts
+    _check_same_weights_and_records(tmp_path, "MirroredStrategy", out)
+
+
+@pytest.mark.slow
+def test_jax_data_parallel_on_two_cpu_devices_gives_the_one_device_weights(train_data, tmp_path):
+    """XLA_FLAGS=--xla_force_host_platform_device_count=2 and DataParallel: one program over the global batch, so even
+    random flips are the same as on one device."""
+    out = _train_on_devices("jax", train_data, tmp_path, "1,2", "both",
+                            env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    _check_same_weights_and_records(tmp_path, "DataParallel", out)

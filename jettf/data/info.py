@@ -196,7 +196,8 @@ def _instructions_dataset(instructions, shuffle_seed=None, deterministic=True, c
     takes = tf.constant([t for _, _, t in instructions], tf.int64)
     files = tf.data.Dataset.from_tensor_slices((paths, skips, takes))
     if shuffle_seed is not None and len(instructions) > 1:
-        files = files.shuffle(len(instructions), seed=shuffle_seed, reshuffle_each_iteration=True)
+        # The same order on every iteration: a seed fixes the order (see make_dataset's ``seed``).
+        files = files.shuffle(len(instructions), seed=shuffle_seed, reshuffle_each_iteration=False)
     read = tf.autograph.experimental.do_not_convert(
         lambda p, s, t: tf.data.TFRecordDataset(p, buffer_size=1 << 20).skip(s).take(t))
     if shuffle_seed is None or len(instructions) == 1:

@@ -118,8 +118,10 @@ def make_dataset(
             ``training=False`` for it.
         shuffle: shuffle shards and examples (default: ``training``); buffer ``shuffle_buffer``.
         seed: the shuffle seed; with ``deterministic`` the same seed gives the same
-            batches (the trainer passes one seed per epoch, so a resumed run sees the
-            same order as an uninterrupted one).
+            batches, on every iteration of the dataset (the trainer passes one seed per
+            epoch, so a resumed run sees the same order as an uninterrupted one, and a
+            ``tf.distribute`` strategy, for which Keras takes a first batch from an
+            iterator of its own, trains on the order one device sees).
         deterministic: keep the order reproducible; False lets tf.data trade order for speed.
         cache: cache the split's serialized records in memory after the first pass
             (the rounds of 002).
@@ -178,7 +180,7 @@ def make_dataset(
     if repeat:
         ds = ds.repeat()
     if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if not repeat:  # a known number of batches: Keras then knows where an epoch ends
         n = num_examples(info, split, classes)

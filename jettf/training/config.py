@@ -66,6 +66,12 @@ class TrainConfig:
     mixed_precision: Optional[bool] = _field(None, "bfloat16 compute (default: on with a GPU)", resume_may_change=True)
     jit_compile: Optional[bool] = _field(None, "XLA-compile the train step (default: on with a GPU)",
                                          resume_may_change=True)
+    # Not resume_may_change: a resumed run must compute the weights the uninterrupted one would, and another
+    # device count changes the float reduction order (and, on TensorFlow, per-replica batch-norm statistics and
+    # random draws); the count used is in config.json's resolved.accelerator.
+    devices: Optional[int] = _field(None, "data-parallel devices; --batch-size is the global batch, split across "
+                                          "them (default: every visible GPU, 1 without GPUs; N: the first N GPUs, "
+                                          "or N CPU devices on a machine without GPUs)", metavar="N")
     data_dir: Optional[str] = _field(None, "data directory (default: $JETTF_DATA_DIR or ./data)",
                                      resume_may_change=True)
     manual_dir: Optional[str] = _field(None, "folder with the public dataset files", resume_may_change=True)

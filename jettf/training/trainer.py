@@ -210,18 +210,19 @@ def _run_stage(name, config: TrainConfig, data, accel, run_dir, schedule, valida
         log(f"[{name}] already finished, skipping")
         return None, done
     validation = data.dataset(validation_split, training=False) if validation_split else None
-    model, progress = fit_stage(
-        model_fn or _model_fn(config, data, accel),
-        schedule,
-        lambda span, seed: data.dataset(span.split, training=True, seed=seed),
-        validation,
-        run_dir.checkpoint_dir(name),
-        seed=stage_seed(config.seed, name),
-        callbacks=_stage_callbacks(run_dir, name),
-        restore_best=validation is not None,
-        log=log,
-        prefix=f"[{name}] ",
-    )
+    with accel.scope():  # a model resumed from a checkpoint is loaded onto the devices too
+        model, progress = fit_stage(
+            model_fn or _model_fn(config, data, accel),
+            schedule,
+            lambda span, seed: data.dataset(span.split, training=True, seed=seed),
+            validation,
+            run_dir.checkpoint_dir(name),
+            seed=stage_seed(config.seed, name),
+            callbacks=_stage_callbacks(run_dir, name),
+            restore_best=validation is not None,
+            log=log,
+            prefix=f"[{name}] ",
+        )
     result = {"history": progress["history"], "best_epoch": progress["best_epoch"]}
     if validation is not None:
         y, p = predict(model, validation)
@@ -247,14 +248,21 @@ def class_mean_images(data: TrainingData, split: str, max_jets: int = 2000) -> d
     return {name: (sums[i] / counts[i]).reshape(spec.shape) for i, name in enumerate(data.class_names) if counts[i]}
 
 
-def _setup(config: TrainConfig):
-    """Seed everything, make TensorFlow ops deterministic if asked, and set up the accelerator."""
+def _setup(config: TrainConfig, run_dir: RunDir):
+    """Set up the accelerator (first: CPU devices must be configured before the backend's runtime starts), seed
+    everything, make TensorFlow ops deterministic if asked."""
+    accel = setup_accelerator(config.mixed_precision, config.jit_compile, config.devices)
+    if run_dir.exists():  # --devices left to detection: a resumed run must find as many devices as it started with
+        before = (run_dir.read_config().get("resolved") or {}).get("accelerator", {}).get("devices")
+        if before is not None and before != accel.devices:
+            raise ValueError(f"{run_dir.path}: was trained on {before} device(s), this machine gives {accel.devices}; "
+                             f"resume it where {before} are visible, or start a new --out directory")
     keras.utils.set_random_seed(config.seed)
     if config.deterministic and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    return setup_accelerator(config.mixed_precision, config.jit_compile)
+    return accel
 
 
 def _build_dataset(config: TrainConfig):
@@ -322,7 +330,7 @@ def fit_validate(config: TrainConfig, run_dir, log: Callable[[str], None] = prin
 
     run_dir = RunDir(run_dir)
     run_dir.path.mkdir(parents=True, exist_ok=True)
-    accel = _setup(config)
+    accel = _setup(config, run_dir)
     data = prepare_data(config, jd.load_info(config.dataset, config.data_dir))
     if "validation" in data.info.splits:
         train_split, validation_split = "train", "validation"
@@ -374,7 +382,7 @@ def run(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dic
     run_dir = RunDir(run_dir)
     _check_resumable(run_dir, config)
     run_dir.path.mkdir(parents=True, exist_ok=True)
-    accel = _setup(config)
+    accel = _setup(config, run_dir)
     data = prepare_data(config, _build_dataset(config))
     run_dir.write_config(config, _resolved(config, data, accel))
     log(data.info.summary())
