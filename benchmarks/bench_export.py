@@ -19,6 +19,10 @@ Rows, per model:
 * ``serving_default``: the SavedModel signature on the same rendered images (the bare tagger).
 * ``from_constituents``: the SavedModel signature on raw jets: renders (``render_tf``) and runs the tagger
   in one graph -- the whole job a client would otherwise do.
+* ``XLA-compiled tagger``: the tagger (preparation + architecture, no training-only flips) as one
+  ``tf.function(jit_compile=True)``.
+* ``ONNX Runtime serving_default`` / ``from_constituents``: the ONNX files of ``--format onnx`` in ONNX
+  Runtime (CPU provider, as many intra-op threads as cores).
 * ``from_constituents via REST JSON``: the same, plus the REST request's JSON: the body built by
   :func:`jettf.serving.make_rest_request`, serialized, parsed and turned into tensors, i.e. the request
   handling a REST client and server pay for on top.
@@ -92,6 +96,17 @@ def _jets(n: int, seed: int = 0):
     return batch.select(slice(0, n)), constituents, jet
 
 
+def _inference_only(tagger):
+    """The tagger without its training-only flip layers (what XLA compiles: no random ops in the graph)."""
+    import keras
+
+    import jettf.models as zoo
+
+    inputs = {"image": keras.Input(tagger.input["image"].shape[1:], name="image")}
+    prepared = zoo.find_layer(tagger, "image_preparation")(inputs["image"])
+    return keras.Model(inputs, zoo.architecture(tagger)({"image": prepared}))
+
+
 def bench_run(run: Path, out_root: Path, raw, args) -> list:
     import tensorflow as tf
 
@@ -106,7 +121,7 @@ def bench_run(run: Path, out_root: Path, raw, args) -> list:
     if resolved.get("inputs") != ["image"]:
         raise SystemExit(f"{run}: the benchmark times image-only models; inputs are {resolved.get('inputs')}")
     start = time.perf_counter()
-    version = export_run(run, out=out_root / run.name, log=lambda m: None)
+    version = export_run(run, out=out_root / run.name, log=lambda m: None, formats=("savedmodel", "onnx"))
     export_s = time.perf_counter() - start
     start = time.perf_counter()
     sig = tf.saved_model.load(str(version)).signatures
@@ -123,6 +138,15 @@ def bench_run(run: Path, out_root: Path, raw, args) -> list:
         return sig[request["signature_name"]](**{k: tf.constant(np.asarray(v, np.float32))
                                                  for k, v in request["inputs"].items()})
 
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    sessions = {s: onnxruntime.InferenceSession(str(version / f"{s}.onnx"), options, providers=["CPUExecutionProvider"])
+                for s in ("serving_default", "from_constituents")}
+    inference = _inference_only(model)
+    xla = tf.function(lambda x: inference({"image": x}, training=False), jit_compile=True)
+
     rows = []
     for name, make in (
         ("keras predict", lambda n: (lambda x=tile(images, n): model.predict({"image": x}, batch_size=n, verbose=0))),
@@ -130,6 +154,12 @@ def bench_run(run: Path, out_root: Path, raw, args) -> list:
         ("serving_default", lambda n: (lambda x=tf.constant(tile(images, n)): sig["serving_default"](image=x))),
         ("from_constituents", lambda n: (lambda c=tf.constant(tile(constituents, n)), j=tf.constant(tile(jet, n)):
                                          sig["from_constituents"](constituents=c, jet=j))),
+        ("XLA-compiled tagger (tf.function, jit_compile)", lambda n: (lambda x=tf.constant(tile(images, n)): xla(x))),
+        ("ONNX Runtime serving_default", lambda n: (lambda x=tile(images, n): sessions["serving_default"].run(
+            ["probabilities"], {"image": x}))),
+        ("ONNX Runtime from_constituents", lambda n: (lambda c=tile(constituents, n), j=tile(jet, n):
+                                                       sessions["from_constituents"].run(
+                                                           ["probabilities"], {"constituents": c, "jet": j}))),
         ("from_constituents via REST JSON", lambda n: (
             lambda body=json.dumps(make_rest_request("from_constituents", {"constituents": tile(constituents, n),
                                                                            "jet": tile(jet, n)}, columnar=True)):

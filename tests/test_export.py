@@ -116,7 +116,8 @@ def jax_run(request, tmp_path_factory):
             export_run({str(run)!r}, out={str(tmp / "never")!r})
         except RuntimeError as err:
             print("REFUSED:", err, flush=True)
-        cli = subprocess.run([sys.executable, "-m", "jettf.export", {str(run)!r}, "--out", {str(base)!r}],
+        cli = subprocess.run([sys.executable, "-m", "jettf.export", {str(run)!r}, "--out", {str(base)!r},
+                              "--format", "onnx"],
                              capture_output=True, text=True, timeout={JAX_TIMEOUT_S})  # KERAS_BACKEND=jax inherited
         with open({str(tmp / "cli.json")!r}, "w") as f:
             json.dump({{"returncode": cli.returncode, "stdout": cli.stdout, "stderr": cli.stderr}}, f)
@@ -568,3 +569,37 @@ def test_jax_trained_run_exports_through_tensorflow(jax_run, reference):
     assert served.metadata["model"]["trained_with_backend"] == "jax"
     _assert_answers(served.predict("from_constituents", reference["from_constituents"]), jax_probs)
     _assert_answers(served.predict("serving_default", reference["serving_default"]), jax_probs)
+    for signature in ("serving_default", "from_constituents"):  # ONNX Runtime agrees with the JAX model too
+        np.testing.assert_allclose(_onnx_run(jax_run["base"] / "1", signature, reference[signature])[0], jax_probs,
+                                   rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- ONNX
+def _onnx_run(version_dir, signature, inputs):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(version_dir / f"{signature}.onnx"), providers=["CPUExecutionProvider"])
+    feeds = {i.name: inputs[i.name] for i in session.get_inputs()}
+    return session.run(["probabilities", "class_ids"], feeds)
+
+
+def test_onnx_files_reproduce_the_keras_model_on_pythia_jets(run_dir, reference, tmp_path):
+    """--format onnx: both signatures as ONNX files beside the SavedModel; ONNX Runtime gives model.keras'
+    probabilities to 1e-5 from the rendered images and from the raw constituents."""
+    from jettf.serving import export_run
+    from jettf.serving.export import main as export_main
+
+    assert export_main([str(run_dir), "--out", str(tmp_path / "sm"), "--format", "onnx"]) == 0
+    version = tmp_path / "sm" / "1"
+    meta = json.loads((version / "assets" / "jettf_model.json").read_text())
+    assert {s: r.get("file") for s, r in meta["onnx"].items()} == {
+        "serving_default": "serving_default.onnx", "from_constituents": "from_constituents.onnx"}
+    assert meta["onnx"]["from_constituents"]["inputs"] == ["constituents", "jet", "substructure_features"]
+    assert "## ONNX" in (version / "model_card.md").read_text()
+    for signature in ("serving_default", "from_constituents"):
+        probs, class_ids = _onnx_run(version, signature, reference[signature])
+        np.testing.assert_allclose(probs, reference["probs"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(class_ids, reference["probs"].argmax(axis=1))
+    plain = export_run(run_dir, out=tmp_path / "plain", log=lambda m: None)  # the default writes no ONNX
+    assert not list(plain.glob("*.onnx")) and "onnx" not in json.loads(
+        (plain / "assets" / "jettf_model.json").read_text())

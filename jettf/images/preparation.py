@@ -192,7 +192,7 @@ class ImagePreparation(keras.layers.Layer):
 
     def describe(self) -> dict:
         """What the layer does, in words and numbers (for run configs and model cards)."""
-        return {"densify": "sparse pixels -> [npix, npix, C]", "standardize": self.standardize,
+        return {"standardize": self.standardize,
                 "std_floor": self.std_floor if self.standardize else None, "crop": self.crop,
                 "colormap": self.colormap, "resize": self.resize, "input_shape": list(self.input_shape_dense),
                 "output_shape": list(self.output_image_shape), "window": self.window}

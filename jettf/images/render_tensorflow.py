@@ -40,7 +40,7 @@ TF_OPS = types.SimpleNamespace(
     atan2=tf.atan2,
     cos=tf.cos,
     sin=tf.sin,
-    sinh=tf.sinh,
+    sinh=lambda x: 0.5 * (tf.exp(x) - tf.exp(-x)),  # tf.sinh in float64 has no ONNX Runtime kernel (exported graphs)
     sign=tf.sign,
     sqrt=tf.sqrt,
     maximum=tf.maximum,
@@ -118,8 +118,12 @@ def _sum_per_pixel(pix, n_pixels, quantities):
     new = kept & tf.not_equal(spix, previous)
     target = tf.cumsum(tf.cast(new, tf.int32), axis=1) - 1 + tf.range(n)[:, None] * m
     target = tf.where(kept, target, n * m)  # one extra segment collects dropped constituents
-    sums = tf.math.unsorted_segment_sum(tf.gather(quantities, slot, batch_dims=1), target, n * m + 1)
-    pixels = tf.math.unsorted_segment_max(spix, target, n * m + 1)
+    # Rank-1 segment ids (flattened over jets): the same sums, and a form ONNX converters can express.
+    flat_target = tf.reshape(target, [-1])
+    gathered = tf.gather(quantities, slot, batch_dims=1)
+    sums = tf.math.unsorted_segment_sum(tf.reshape(gathered, [-1, quantities.shape[-1]]), flat_target, n * m + 1)
+    # Each segment's pixel: its first entry's (a segment-max would do, but has no ONNX form).
+    pixels = tf.math.unsorted_segment_sum(tf.reshape(tf.where(new, spix, 0), [-1]), flat_target, n * m + 1)
     count = tf.reduce_sum(tf.cast(new, tf.int32), axis=1)
     used = tf.range(m)[None] < count[:, None]
     index = tf.where(used, tf.reshape(pixels[:-1], [n, m]), 0)

@@ -591,6 +591,19 @@ def _model_card(meta: dict, base: Path) -> str:
         f"Machine-readable metadata: `assets/{METADATA_FILE}`.",
         "",
     ]
+    onnx = meta.get("onnx") or {}
+    if onnx:
+        lines += ["## ONNX", "",
+                  "Files for ONNX Runtime, converted from the signatures above (inputs and outputs keep their names; "
+                  "ONNX has no assertion op, so validate inputs before `run`):", ""]
+        for signature, result in onnx.items():
+            lines.append(f"- `{signature}`: " + (f"`{result['file']}`, inputs {', '.join(result['inputs'])}"
+                                                  if "file" in result else f"not converted ({result['error']})"))
+        first = next((r["file"] for r in onnx.values() if "file" in r), None)
+        if first:
+            lines += ["", "```python", "import onnxruntime",
+                      f"session = onnxruntime.InferenceSession(\"{here / first}\")",
+                      "probabilities, class_ids = session.run([\"probabilities\", \"class_ids\"], {...})", "```", ""]
     return "\n".join(lines)
 
 
@@ -600,7 +613,7 @@ def _next_version(base: Path) -> int:
     return max(versions, default=0) + 1
 
 
-def export_run(run_dir, out=None, version: Optional[int] = None, log=print) -> Path:
+def export_run(run_dir, out=None, version: Optional[int] = None, log=print, formats=("savedmodel",)) -> Path:
     """Export the run in ``run_dir`` to ``out/VERSION`` and return that directory.
 
     Args:
@@ -609,6 +622,8 @@ def export_run(run_dir, out=None, version: Optional[int] = None, log=print) -> P
             default ``saved_models/<run directory name>``.
         version: a positive integer; default one more than the highest existing
             version (1 for a new model). An existing version is never overwritten.
+        formats: ``"savedmodel"`` (always written) and optionally ``"onnx"``: each signature
+            also as ``<signature>.onnx`` in the same version directory (:mod:`jettf.serving.onnx`).
 
     Needs Keras' TensorFlow backend (selected here if Keras is not imported yet).
     """
@@ -648,8 +663,15 @@ def export_run(run_dir, out=None, version: Optional[int] = None, log=print) -> P
         root.metadata_file = tf.saved_model.Asset(str(meta_path))
         with atomic_path(target, overwrite=False) as tmp:
             tf.saved_model.save(root, str(tmp), signatures=concrete)
+            if "onnx" in formats:
+                from .onnx import convert_signatures
+
+                meta["onnx"] = convert_signatures(tmp, SIGNATURES)
+                (tmp / "assets" / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
             (tmp / MODEL_CARD_FILE).write_text(_model_card(meta, base))
-    log(f"exported {plan.run_dir} -> {target} (signatures: {', '.join(SIGNATURES)})")
+    onnx = [f"{s}.onnx" for s, r in meta.get("onnx", {}).items() if "file" in r]
+    log(f"exported {plan.run_dir} -> {target} (signatures: {', '.join(SIGNATURES)}"
+        + (f"; ONNX: {', '.join(onnx) or 'none'}" if "onnx" in formats else "") + ")")
     return target
 
 
@@ -665,8 +687,12 @@ def _main(argv) -> int:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished `python -m jettf.train` run directory")
     p.add_argument("--out", type=Path, help="model base directory (default: saved_models/<RUN_DIR name>)")
     p.add_argument("--version", type=int, help="integer version (default: next free; never overwrites)")
+    p.add_argument("--format", choices=("savedmodel", "onnx"), default="savedmodel",
+                   help="onnx: also write each signature as <signature>.onnx beside the SavedModel, for ONNX Runtime "
+                        "(pip install 'jettf[onnx]')")
     args = p.parse_args(argv)
-    target = export_run(args.run_dir, args.out, args.version, log=lambda m: print(m, file=sys.stderr))
+    formats = ("savedmodel", "onnx") if args.format == "onnx" else ("savedmodel",)
+    target = export_run(args.run_dir, args.out, args.version, log=lambda m: print(m, file=sys.stderr), formats=formats)
     print(target)
     return 0
 

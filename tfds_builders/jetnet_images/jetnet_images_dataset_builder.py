@@ -36,7 +36,8 @@ class Builder(JetImageBuilder):
     RELEASE_NOTES = {
         "1.0.0": "First release: sparse images, global features, constituents, stratified order.",
         "2.0.0": "Global features exact on all constituents (002 preset); ImageSpec without crop (the crop is the "
-                 "model's ImagePreparation).",
+                 "model's ImagePreparation); sparse images of additive channels store one entry per constituent "
+                 "(repeated pixels add up when densified).",
     }
     BUILDER_CONFIGS = [
         _config("default", "299x299 pT_rel images over [-0.4, 0.4]^2, 170k jets per class (000)", _ENSEMBLE, 170_000),

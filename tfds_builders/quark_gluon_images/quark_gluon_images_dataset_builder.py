@@ -37,7 +37,8 @@ class Builder(JetImageBuilder):
     RELEASE_NOTES = {
         "1.0.0": "First release: sparse images, global features, constituents with PDG ids.",
         "2.0.0": "Global features exact on all constituents (002 preset); ImageSpec without crop (the crop is the "
-                 "model's ImagePreparation).",
+                 "model's ImagePreparation); sparse images of additive channels store one entry per constituent "
+                 "(repeated pixels add up when densified).",
     }
     BUILDER_CONFIGS = [
         _config("pt_33", "33x33 pt images (L1-normalized) around the pt centroid", _PT),

@@ -31,7 +31,8 @@ class Builder(JetImageBuilder):
     RELEASE_NOTES = {
         "1.0.0": "First release: sparse images, global features, constituents, stratified order.",
         "2.0.0": "Global features exact on all constituents (002 preset); ImageSpec without crop (the crop is the "
-                 "model's ImagePreparation).",
+                 "model's ImagePreparation); sparse images of additive channels store one entry per constituent "
+                 "(repeated pixels add up when densified).",
     }
     BUILDER_CONFIGS = [
         _config("effnet_s_35", "35x35 (pt, mass, energy) images centred on the hardest constituent, crop 28 (002)", 35),
