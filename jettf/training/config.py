@@ -48,6 +48,9 @@ class TrainConfig:
     batch_size: int = _field(128, "jets per batch")
     learning_rate: float = _field(1e-3, "Adam learning rate")
     global_features: bool = _field(False, "fuse the dataset's global jet features into the model (002)")
+    reweight: Optional[str] = _field(None, "sample weights from training-split histograms: the background (or every "
+                                           "class) to the signal's pt spectrum, or also flat in mass",
+                                     choices=("pt", "pt,mass"))
     standardize: bool = _field(False, "per-pixel standardization with the training split's mean and std (002)")
     std_floor: float = _field(0.05, "smallest standardization divisor, as a fraction of the channel's largest "
                                     "pixel std (keeps rarely filled border pixels near zero)")
@@ -208,7 +211,7 @@ def add_arguments(parser: argparse.ArgumentParser, skip=("quick",)) -> None:
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
-        meta = f.metadata
+        meta = dict(f.metadata, help=f.metadata["help"].replace("%", "%%"))  # argparse formats help with %
         kind, _ = _type_of(f.type)
         if f.name == "model_options":
             parser.add_argument("--model-option", dest="model_options", action="append", type=_model_option,

@@ -14,8 +14,10 @@ the same.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import logging
 import time
 from typing import Callable, Optional
 
@@ -44,6 +46,7 @@ class TrainingData:
     config: TrainConfig
     inputs: tuple
     densify_in_pipeline: bool
+    reweighting: object = None  # jettf.training.reweight.Reweighting, with --reweight
 
     @property
     def classes(self) -> Optional[list]:
@@ -53,14 +56,24 @@ class TrainingData:
     def class_names(self) -> list:
         return list(self.classes or self.info.class_names)
 
-    def dataset(self, split: str, training: bool, seed: Optional[int] = None, **kwargs):
+    def dataset(self, split: str, training: bool, seed: Optional[int] = None, weighted: bool = True, **kwargs):
+        """Batches of ``split`` for the model; with --reweight (and ``weighted``) they carry sample weights."""
         import jettf.data as jd
 
+        weights = self.reweighting.weights_tf if self.reweighting is not None and weighted else None
         return jd.make_dataset(
             self.info, split, batch_size=self.config.batch_size, inputs=self.inputs, densify=self.densify_in_pipeline,
             training=training, classes=self.classes, seed=self.config.seed if seed is None else seed,
-            deterministic=self.config.deterministic, **kwargs,
+            deterministic=self.config.deterministic, sample_weight=weights, **kwargs,
         )
+
+    def jets(self, split: str) -> tuple:
+        """``(labels [N], jet [N, 4])`` of ``split`` in record order, after the class selection."""
+        import jettf.data as jd
+
+        ds = jd.make_dataset(self.info, split, batch_size=4096, inputs=("jet",), training=False, classes=self.classes)
+        parts = list(ds.as_numpy_iterator())
+        return np.concatenate([y for _, y in parts]), np.concatenate([x["jet"] for x, _ in parts])
 
     def n_examples(self, split: str) -> int:
         """Jets per pass over ``split`` after the class selection (reads only labels)."""
@@ -86,6 +99,23 @@ def prepare_data(config: TrainConfig, info) -> TrainingData:
         inputs += ("global_features",)
     on_host = {"auto": jd.densify_on_host(), "host": True, "device": False}[config.densify]
     return TrainingData(info, config, inputs, on_host and kind == "image")
+
+
+def _reweighting(config: TrainConfig, data: TrainingData, run_dir: RunDir):
+    """The run's sample weights: fitted on the training split once, then read back (``reweight.json``)."""
+    from jettf.training.reweight import Reweighting, fit_reweighting
+    from jettf.utils import read_json, write_json
+
+    if config.reweight is None:
+        return None
+    path = run_dir.path / "reweight.json"
+    if path.exists():
+        return Reweighting.from_dict(read_json(path))
+    labels, jet = data.jets("train")
+    signal = 1 if config.task == "binary" else None
+    reweighting = fit_reweighting(config.reweight, labels, jet, len(data.class_names), signal)
+    write_json(path, reweighting.to_dict())
+    return reweighting
 
 
 def build_preparation(config: TrainConfig, info):
@@ -171,15 +201,36 @@ def _model_fn(config: TrainConfig, data: TrainingData, accel) -> Callable[[], ke
 
 def predict(model: keras.Model, dataset):
     """``(labels [N], probabilities [N, C])`` over a (deterministic) dataset, in its order."""
-    labels = np.concatenate([np.asarray(y) for y in dataset.map(lambda x, y: y)])
-    probs = model.predict(dataset.map(lambda x, y: x), verbose=0)
+    import tensorflow as tf
+
+    plain = tf.autograph.experimental.do_not_convert
+    labels = np.concatenate([np.asarray(y) for y in dataset.map(plain(lambda *batch: batch[1]))])
+    with _quiet_retracing():  # each split's last, smaller batch traces once more: expected, not a problem
+        probs = model.predict(dataset.map(plain(lambda *batch: batch[0])), verbose=0)
     return labels, np.asarray(probs, dtype=np.float32)
+
+
+class _RetracingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_retracing():
+    """Hide TensorFlow's retracing hint while predicting on several splits (their sizes differ)."""
+    logger, quiet = logging.getLogger("tensorflow"), _RetracingFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def inference_ms_per_100(model: keras.Model, dataset, repeats: int = 20) -> float:
     """Median wall time of one forward pass on 100 jets (after warm-up), in ms."""
     batch = next(iter(dataset.unbatch().batch(100).take(1)))[0]
-    model.predict_on_batch(batch)
+    with _quiet_retracing():
+        model.predict_on_batch(batch)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -331,7 +382,8 @@ def fit_validate(config: TrainConfig, run_dir, log: Callable[[str], None] = prin
     run_dir = RunDir(run_dir)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     accel = _setup(config, run_dir)
-    data = prepare_data(config, jd.load_info(config.dataset, config.data_dir))
+    data = prepare_data(config, jd.load_info(jd.full_name(config.dataset, config.n_jets), config.data_dir))
+    data.reweighting = _reweighting(config, data, run_dir)
     if "validation" in data.info.splits:
         train_split, validation_split = "train", "validation"
     else:
@@ -384,6 +436,7 @@ def run(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dic
     run_dir.path.mkdir(parents=True, exist_ok=True)
     accel = _setup(config, run_dir)
     data = prepare_data(config, _build_dataset(config))
+    data.reweighting = _reweighting(config, data, run_dir)
     run_dir.write_config(config, _resolved(config, data, accel))
     log(data.info.summary())
 
@@ -417,10 +470,14 @@ def run(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dic
         run_dir.mark_stage_done("final", result)
     histories["final"] = result["history"]
 
-    test = data.dataset("test", training=False)
+    test = data.dataset("test", training=False, weighted=False)
     y, probs = predict(model or training_model(tagger, data), test)
+    labels, jet = data.jets("test")
+    weights = data.reweighting.weights(labels, jet) if data.reweighting is not None else None
     test_metrics = jm.evaluate_predictions(y, probs, data.class_names, signal_class=config.signal,
-                                           n_boot=config.n_boot, seed=config.seed)
+                                           n_boot=config.n_boot, seed=config.seed, sample_weight=weights)
+    if config.task == "binary":
+        test_metrics["mass_sculpting"] = jm.json_safe(jm.mass_sculpting(y, probs[:, 1], jet[:, 3]))
     speeds = [v for v in result["history"].get("images_per_s", [])[1:]] or result["history"].get("images_per_s", [0])
     metrics = jm.json_safe({
         "task": config.task,
