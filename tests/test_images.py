@@ -10,10 +10,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from jettf.images import (  # noqa: E402
+    ImagePreparation,
     ImageSpec,
     SparseImages,
     densify,
-    densify_tf,
     render,
     render_tf,
 )
@@ -113,7 +113,7 @@ def check_numpy_matches_tf(batch, spec):
     assert_images_close(tf_sparse.values, merged.values)
     np.testing.assert_array_equal(sparse.n_outside, merged.n_outside)
     assert_images_close(densify(merged, spec.npix), dense)
-    assert_images_close(densify_tf(sparse.index, sparse.values, sparse.count, spec.npix).numpy(), dense)
+    assert_images_close(_keras_densify(sparse, spec), dense)
 
 
 @pytest.mark.parametrize("channels", CHANNEL_SETS, ids="+".join)
@@ -347,9 +347,14 @@ def test_sparse_layout_and_densify(jets):
     dense = render(jets, spec)
     np.testing.assert_array_equal(densify(sparse, 21), dense)
     assert_images_close(densify(merged, 21), dense, rtol=1e-6)
-    assert_images_close(densify_tf(sparse.index, sparse.values, sparse.count, 21).numpy(), dense, rtol=1e-6)
+    assert_images_close(_keras_densify(sparse, spec), dense, rtol=1e-6)
     with pytest.raises(ValueError, match="npix=5"):
         densify(sparse, 5)
+
+
+def _keras_densify(sparse, spec):
+    """The model's densify (ImagePreparation) on numpy sparse images: padding entries are (0, 0)."""
+    return np.asarray(ImagePreparation(spec).densify(sparse.index.astype(np.int32), sparse.values))
 
 
 def _image_coordinates(batch, spec):
@@ -373,8 +378,6 @@ def test_densify_adds_repeated_pixels():
     expected[0, 4], expected[0, 1], expected[1, 2] = (8, 80), (2, 20), (11, 110)
     expected = expected.reshape(2, 3, 3, 2)
     np.testing.assert_array_equal(densify(SparseImages(index, values, count, np.zeros(2, np.int32)), 3), expected)
-    np.testing.assert_array_equal(densify_tf(index, values, count, 3).numpy(), expected)
-    np.testing.assert_array_equal(densify_tf(index[1, :2], values[1, :2], 2, 3).numpy(), expected[1])
     padded = np.where((np.arange(5) < count[:, None])[..., None], values, 0)  # records: padding is (0, 0)
     layer = ImagePreparation(ImageSpec(3, 0.4, ("pt", "energy")))
     np.testing.assert_array_equal(np.asarray(layer.densify(index, padded)), expected)
@@ -445,7 +448,7 @@ def test_compiled_pixel_index_equals_the_shared_definition(npix, extent):
     assert got[0].dtype == np.int32 and (got[0] < npix**2).sum() > 100
 
 
-def test_densify_tf_in_tf_data_on_single_examples(jets):
+def test_densify_in_tf_data_on_single_examples(jets):
     """Per-example records of exactly `count` pixels, densified inside Dataset.map before batching."""
     spec = ImageSpec(13, 0.4, ("pt", "mass"))
     sparse = render(jets, spec, sparse=True)
@@ -456,11 +459,12 @@ def test_densify_tf_in_tf_data_on_single_examples(jets):
             tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 2], tf.float32), tf.TensorSpec([], tf.int32)
         ),
     )
-    images = ds.map(lambda i, v, c: densify_tf(i, v, c, 13)).batch(64).get_single_element().numpy()
+    layer = ImagePreparation(spec)
+    images = ds.map(lambda i, v, c: layer.densify(i[None], v[None])[0]).batch(64).get_single_element().numpy()
     np.testing.assert_array_equal(images, render(jets, spec))
 
 
-def test_densify_tf_in_tf_data_per_constituent_records(jets):
+def test_densify_in_tf_data_per_constituent_records(jets):
     """Records of the per-constituent layout (pixels repeat) densified per example inside Dataset.map."""
     spec = ImageSpec(6, 0.4, ("pt", "energy"))
     sparse = render(jets, spec, sparse=True)
@@ -473,7 +477,8 @@ def test_densify_tf_in_tf_data_per_constituent_records(jets):
             tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 2], tf.float32), tf.TensorSpec([], tf.int32)
         ),
     )
-    images = ds.map(lambda i, v, c: densify_tf(i, v, c, 6)).batch(64).get_single_element().numpy()
+    layer = ImagePreparation(spec)
+    images = ds.map(lambda i, v, c: layer.densify(i[None], v[None])[0]).batch(64).get_single_element().numpy()
     assert_images_close(images, render(jets, spec, merge=True), rtol=1e-6)
     assert_images_close(images, densify(merged, 6), rtol=1e-6)
 

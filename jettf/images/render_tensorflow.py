@@ -19,7 +19,7 @@ from . import channels as _channels
 from .preprocess import SUBJET_R, Constituents, Subjets, image_coordinates, needs_subjets, pixel_index, wrap_phi
 from .render_numpy import SparseImages
 
-__all__ = ["render_tf", "densify_tf"]
+__all__ = ["render_tf"]
 
 
 
@@ -101,9 +101,12 @@ def render_tf(pt, eta, phi, energy, mask, jet_eta, jet_phi, spec, charge=None, s
     index, sums, count = _sum_per_pixel(pix, spec.npix**2, quantities)
     values = _channels.pixel_values(TF_OPS, spec, dict(zip(names, tf.unstack(sums, num=len(names), axis=-1))))
     images = SparseImages(index, tf.cast(values, tf.float32), count, n_outside)
-    if single:
-        images = SparseImages(*(a[0] for a in images))
-    return images if sparse else densify_tf(images.index, images.values, images.count, spec.npix)
+    if not sparse:  # the one densify of models and pipelines (padding entries are (0, 0): they add nothing)
+        from .preparation import ImagePreparation
+
+        dense = ImagePreparation(spec, name="densify").densify(images.index, images.values)
+        return dense[0] if single else dense
+    return SparseImages(*(a[0] for a in images)) if single else images
 
 
 def _sum_per_pixel(pix, n_pixels, quantities):
@@ -213,28 +216,3 @@ def _rapidity(p, pt2):
     mt2 = pt2 + tf.maximum(e * e - pt2 - pz * pz, 0.0)
     plus = e + tf.abs(pz)
     return tf.sign(pz) * 0.5 * tf.math.log(tf.where(mt2 > 0, plus * plus / tf.where(mt2 > 0, mt2, 1.0), 1.0))
-
-
-def densify_tf(index, values, count, npix):
-    """Dense float32 images from sparse pixels, with TensorFlow ops.
-
-    Works on one jet (``index`` ``[K]``, ``values`` ``[K, C]``, scalar ``count`` -> ``[npix, npix, C]``),
-    e.g. inside ``tf.data`` ``map`` before batching, and on batches (``[N, K]``, ``[N, K, C]``,
-    ``[N]`` -> ``[N, npix, npix, C]``). The rank of ``index`` must be static. ``K`` may be any
-    length >= the count (padded or exactly ``count`` entries); entries past ``count`` are ignored.
-    Entries of the same pixel add up (``tf.scatter_nd`` adds; float32), so both sparse layouts of
-    :class:`SparseImages` (per constituent, or unique pixels) give the same image.
-    """
-    index, values, count = tf.convert_to_tensor(index), tf.convert_to_tensor(values), tf.convert_to_tensor(count)
-    single = index.shape.rank == 1
-    if single:
-        index, values, count = index[None], values[None], count[None]
-    n, k, channels = tf.shape(values)[0], tf.shape(values)[1], tf.shape(values)[2]
-    used = tf.range(k)[None] < tf.cast(count, tf.int32)[:, None]
-    rows = tf.broadcast_to(tf.range(n)[:, None], [n, k])
-    pixels = tf.stack([rows, tf.where(used, tf.cast(index, tf.int32), 0)], axis=-1)
-    values = tf.where(used[..., None], tf.cast(values, tf.float32), 0.0)
-    # scatter_nd adds, so the zeroed entries past `count` (sent to pixel 0) change nothing.
-    dense = tf.scatter_nd(pixels, values, [n, npix * npix, channels])
-    dense = tf.reshape(dense, [n, npix, npix, channels])
-    return dense[0] if single else dense
