@@ -121,12 +121,14 @@ def _sum_per_pixel(pix, n_pixels, quantities):
     new = kept & tf.not_equal(spix, previous)
     target = tf.cumsum(tf.cast(new, tf.int32), axis=1) - 1 + tf.range(n)[:, None] * m
     target = tf.where(kept, target, n * m)  # one extra segment collects dropped constituents
-    # Rank-1 segment ids (flattened over jets): the same sums, and a form ONNX converters can express.
-    flat_target = tf.reshape(target, [-1])
-    gathered = tf.gather(quantities, slot, batch_dims=1)
-    sums = tf.math.unsorted_segment_sum(tf.reshape(gathered, [-1, quantities.shape[-1]]), flat_target, n * m + 1)
+    # Scatter-adds over flat ids: the segment sums, in the form ONNX expresses as ScatterND(reduction="add")
+    # (tf2onnx turns segment sums into one-hot products, quadratic in the batch).
+    flat_target = tf.reshape(target, [-1, 1])
+    gathered = tf.reshape(tf.gather(quantities, slot, batch_dims=1), [-1, quantities.shape[-1]])
+    sums = tf.tensor_scatter_nd_add(tf.zeros([n * m + 1, quantities.shape[-1]], gathered.dtype), flat_target, gathered)
     # Each segment's pixel: its first entry's (a segment-max would do, but has no ONNX form).
-    pixels = tf.math.unsorted_segment_sum(tf.reshape(tf.where(new, spix, 0), [-1]), flat_target, n * m + 1)
+    pixels = tf.tensor_scatter_nd_add(tf.zeros([n * m + 1], spix.dtype), flat_target,
+                                      tf.reshape(tf.where(new, spix, 0), [-1]))
     count = tf.reduce_sum(tf.cast(new, tf.int32), axis=1)
     used = tf.range(m)[None] < count[:, None]
     index = tf.where(used, tf.reshape(pixels[:-1], [n, m]), 0)

@@ -40,8 +40,9 @@ def convert_signatures(saved_model_dir, signatures, out_dir=None) -> Dict[str, d
             graph_def, inputs, outputs, names = tf_loader.from_saved_model(
                 str(saved_model_dir), None, None, signatures=[signature], return_tensors_to_rename=True)
             path = out_dir / f"{signature}.onnx"
-            tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs, opset=OPSET,
-                                           tensors_to_rename=names, output_path=str(path))
+            proto, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs,
+                                                      opset=OPSET, tensors_to_rename=names)
+            _save(_without_no_op_arithmetic(proto), path)
             _check_runs(path)
         except Exception as err:  # noqa: BLE001 - tf2onnx raises many kinds; the reason is recorded, not hidden
             result[signature] = {"error": f"{type(err).__name__}: {err}".splitlines()[0][:300]}
@@ -50,6 +51,47 @@ def convert_signatures(saved_model_dir, signatures, out_dir=None) -> Dict[str, d
         result[signature] = {"file": path.name, "inputs": [names.get(n, n) for n in inputs],
                              "outputs": [names.get(n, n) for n in outputs]}
     return result
+
+
+def _without_no_op_arithmetic(model):
+    """The graph without ``x - 0``, ``x + 0``, ``x * 1`` and ``x / 1`` by constant tensors (e.g. an input
+    ``Normalization`` that was never adapted): they compute nothing, and ONNX Runtime broadcasts a
+    channels-last constant slowly (2.4 of 10 ms per 100 EffNet-S jets on one core)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim]
+              for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
+    neutral = {"Sub": 0.0, "Add": 0.0, "Mul": 1.0, "Div": 1.0}
+    outputs = {o.name for o in model.graph.output}
+    rename, keep = {}, []
+    for node in model.graph.node:
+        inputs = [rename.get(i, i) for i in node.input]
+        del node.input[:]
+        node.input.extend(inputs)
+        value = neutral.get(node.op_type)
+        other = constants.get(inputs[1]) if value is not None and len(inputs) == 2 else None
+        same_shape = shapes.get(node.input[0]) is not None and shapes.get(node.input[0]) == shapes.get(node.output[0])
+        if other is not None and np.all(other == value) and same_shape and node.output[0] not in outputs:
+            rename[node.output[0]] = inputs[0]
+            continue
+        keep.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    used = {i for node in keep for i in node.input}
+    unused = [t for t in model.graph.initializer if t.name not in used]
+    for tensor in unused:
+        model.graph.initializer.remove(tensor)
+    return model
+
+
+def _save(model, path: Path) -> None:
+    import onnx
+
+    onnx.save(model, str(path))
 
 
 def _check_runs(path: Path) -> None:
