@@ -92,14 +92,16 @@ def test_dask_build_from_the_command_line_equals_the_single_process_build(small_
 
 
 def test_dask_build_on_a_scheduler_address_equals_the_single_process_build_generated(scheduler, tmp_path):
-    """A generated Pythia sample (JetNet, 4 jets per class), built plain and on the scheduler at an address."""
+    """A generated Pythia sample (JetNet, 4 jets per class): generated and built here, and generated (Pythia shards)
+    and built on the scheduler at an address; the same jets and the same records."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    downloads = str(tmp_path / "downloads")  # one generated sample, read by both builds
-    plain = jd.build("jetnet_images/quick", data_dir=str(tmp_path / "plain"), n_jets=4, download_dir=downloads)
-    dask = jd.build("jetnet_images/quick", data_dir=str(tmp_path / "dask"), n_jets=4, download_dir=downloads,
-                    beam_runner="dask", beam_options=PipelineOptions([f"--dask_client_address={scheduler}"]))
+    plain = jd.build("jetnet_images/quick", data_dir=str(tmp_path / "plain"), n_jets=4)
+    dask = jd.build("jetnet_images/quick", data_dir=str(tmp_path / "dask"), n_jets=4, beam_runner="dask",
+                    beam_options=PipelineOptions([f"--dask_client_address={scheduler}"]))
     assert dask.source["kind"] == "generated" and dask.source["seed"] == plain.source["seed"] == 0
+    assert dask.source["directory"] != plain.source["directory"]  # each build generated its own sample
+    assert [f["sha256"] for f in dask.source["files"]] == [f["sha256"] for f in plain.source["files"]]
     _assert_same_records(plain, dask)
 
 

@@ -11,6 +11,31 @@ builder generates an equivalent sample with Pythia and says so; ``--n-jets N``
 builds the config ``<config>-nN`` (its own directory, so builds with different
 numbers of jets never mix).
 
+Past one process (``pip install 'jettf[beam]'``; :mod:`jettf.data.distributed`)::
+
+    python -m jettf.data build NAME --beam --beam-runner dask --beam-workers 8        # a Dask LocalCluster here
+    python -m jettf.data build NAME --beam --beam-runner dask --dask-address tcp://SCHEDULER:8786
+    python -m jettf.data build NAME --beam --beam-workers 4        # Beam's FnApiRunner, 4 processes (no Prism)
+
+The Dask build runs the Pythia shards, the plan's reading pass and the shard
+tasks (read, render, exact features) on the cluster and writes the records
+here, byte-identical to a single-process build; a real cluster needs jettf on
+its workers and DATA (and M) on a filesystem they share. The whole TFDS Beam
+pipeline runs on Dataflow, Flink or Spark with their usual options::
+
+    python -m jettf.data build NAME --data-dir gs://BUCKET/data --beam --beam-runner DataflowRunner \
+        --beam-options='--project=P --region=R --temp_location=gs://BUCKET/tmp --sdk_container_image=IMAGE'
+    python -m jettf.data build NAME --beam --beam-runner FlinkRunner \
+        --beam-options='--flink_master=HOST:8081 --environment_type=DOCKER --environment_config=IMAGE'
+    python -m jettf.data build NAME --beam --beam-runner SparkRunner \
+        --beam-options='--spark_master_url=spark://HOST:7077 --environment_type=DOCKER --environment_config=IMAGE'
+
+(``IMAGE``: a Beam SDK container with jettf installed; the public files must
+be readable at the same path on every worker, e.g. a GCS FUSE or NFS mount;
+Flink and Spark start a job server, which Beam downloads the first time.
+These runners cannot be reached from the development machines: the options
+are Beam's own, not tested here.)
+
 Public API
 ----------
 ``build(name, data_dir=None, manual_dir=None, n_jets=None, *, overwrite=False, beam_runner=None, ...)``

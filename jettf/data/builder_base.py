@@ -31,6 +31,7 @@ way for every dataset:
    spawned processes); with a Beam runner (``DownloadConfig(beam_runner=...)``)
    each task is one Beam element; with ``builder.shard_runner`` (Beam's
    DaskRunner, :mod:`jettf.data.distributed`) each task is one Dask partition
+   (so are the plan's row ranges and the Pythia shards of a generated sample)
    and TFDS' writer runs here. Either way the records and their order are
    the same, byte for byte (keys fix the order; map fields are serialized
    deterministically).
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import json
 import logging
 import sys
@@ -455,8 +457,10 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             _say(f"{self.name}/{cfg.name}: no public files found (pass --manual-dir to use them); GENERATING "
                  f"{n_jets} jets per class with Pythia 8 + FastJet (seed {cfg.seed}) into {folder}")
             folder.mkdir(parents=True, exist_ok=True)
+            shard_runner = getattr(self, "shard_runner", None)  # Beam's DaskRunner: Pythia shards on the cluster
             generate.generate_sample(self.SAMPLE, n_jets, folder, seed=int(cfg.seed),
-                                     workers=getattr(self, "workers", 1))
+                                     workers=getattr(self, "workers", 1),
+                                     map_shards=shard_runner.map if shard_runner is not None else None)
             groups = self.public_files(folder)
             files = [{"group": g, "name": Path(p).name, "bytes": Path(p).stat().st_size, "sha256": sha256_file(p)}
                      for g, paths in groups.items() for p in paths if Path(p).is_file()]
@@ -483,14 +487,16 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 n = type(self).count_rows(str(path))
                 ranges += [(group, str(path), s, min(s + cfg.shard_size, n)) for s in range(0, n, cfg.shard_size)]
         labels, n_cons, range_id, row = [], [], [], []
-        for i, (_, path, start, stop) in enumerate(tqdm(ranges, desc=f"{self.name}: planning", unit=" shards",
-                                                         file=sys.stderr, leave=False)):
-            jets = type(self).read_range(path, start, stop)
-            _check_classes(jets, self.CLASS_NAMES, path)
-            labels.append(np.asarray(jets.labels, dtype=np.int64))
-            n_cons.append(jets.n_constituents)
-            range_id.append(np.full(len(jets), i, dtype=np.int64))
-            row.append(np.arange(len(jets), dtype=np.int64))
+        plan_range = functools.partial(_plan_range, type(self).read_range, tuple(self.CLASS_NAMES))
+        jobs = [(path, start, stop) for _, path, start, stop in ranges]
+        shard_runner = getattr(self, "shard_runner", None)  # Beam's DaskRunner: the ranges are read on the cluster
+        read = shard_runner.map(plan_range, jobs) if shard_runner is not None else map(plan_range, jobs)
+        for i, (range_labels, range_n_cons) in enumerate(tqdm(read, desc=f"{self.name}: planning", unit=" shards",
+                                                               total=len(jobs), file=sys.stderr, leave=False)):
+            labels.append(range_labels)
+            n_cons.append(range_n_cons)
+            range_id.append(np.full(len(range_labels), i, dtype=np.int64))
+            row.append(np.arange(len(range_labels), dtype=np.int64))
         labels, n_cons = np.concatenate(labels), np.concatenate(n_cons)
         range_id, row = np.concatenate(range_id), np.concatenate(row)
         group_of = np.array([r[0] for r in ranges], dtype=object)[range_id]
@@ -622,6 +628,14 @@ def _generated_marks(directory: Path, groups: Dict[str, List[Path]]):
     if generation is None and not any(m is not None for m in marks.values()):
         return None
     return marks, generation
+
+
+def _plan_range(read_range: Callable, class_names: Tuple[str, ...], job: Tuple[str, int, int]):
+    """``(labels int64 [n], constituent counts [n])`` of the rows ``job = (path, start, stop)`` of a source file."""
+    path, start, stop = job
+    jets = read_range(path, start, stop)
+    _check_classes(jets, class_names, path)
+    return np.asarray(jets.labels, dtype=np.int64), np.asarray(jets.n_constituents)
 
 
 def _mean_std(sums: np.ndarray, squares: np.ndarray, n: int):

@@ -8,23 +8,27 @@ dataset with Apache Beam in one of three ways:
   (``direct_running_mode="multi_processing"``, ``--beam-workers N``). Beam's default
   ``DirectRunner`` would first try to download the Prism runner binary, which fails or
   hangs offline; this never does.
-* **Dask** (``--beam-runner dask``; ``pip install 'apache-beam[dask]'``): the shard stage of the
-  build (read a row range, render the sparse images, compute the exact global features, make
-  the examples: everything heavy) runs as a Beam pipeline ``Create(shard tasks) | Map(run
-  task)`` on Beam's ``DaskRunner``, one Dask partition per shard task, on a ``LocalCluster`` of
-  ``workers`` processes or on the scheduler at ``dask_client_address`` (``--dask-address``).
-  Each task's examples are written to a scratch file under the data directory; this process
-  streams them in task order into TFDS' own writer, so the records are the single-process
-  build's, byte for byte. (TFDS' Beam writer itself does not run on Beam 2.77's DaskRunner: that
+* **Dask** (``--beam-runner dask``; ``pip install 'apache-beam[dask]'``): everything heavy runs
+  as Beam pipelines ``Create(tasks) | Map(run task)`` on Beam's ``DaskRunner``, one Dask
+  partition per task, on a ``LocalCluster`` of ``workers`` processes or on the scheduler at
+  ``dask_client_address`` (``--dask-address``): the Pythia shards of a generated sample, the
+  plan's reading pass (labels and constituent counts per row range), and the shard stage
+  (read a row range, render the sparse images, compute the exact global features, make the
+  examples). Each shard task's examples are written to a scratch file under the data
+  directory; this process streams them in task order into TFDS' own writer (and then takes
+  the statistics pass over the records), so the records are the single-process build's, byte
+  for byte. (TFDS' Beam writer itself does not run on Beam 2.77's DaskRunner: that
   runner computes only the last transform of a pipeline and evaluates side inputs inside
   tasks, and TFDS' shard assignment then fails with ``IndexError`` in ``_assign_shard``.)
   On a real cluster the workers need jettf installed and the data directory (and the
   manual directory) on a filesystem they share with this process.
 * **Any other Beam runner** (``DataflowRunner``, ``FlinkRunner``, ``SparkRunner``,
   ``PortableRunner``, ``PrismRunner``): the whole TFDS Beam pipeline (shard stage and writer)
-  runs there, with the pipeline options the user passes (``--beam-options "..."``), e.g.
+  runs there, with the pipeline options the user passes (``--beam-options='...'``), e.g.
   ``--project``, ``--region``, ``--temp_location`` and a ``gs://`` data directory for Dataflow, or
-  ``--flink_master`` / ``--spark_master_url`` and ``--environment_type`` for Flink and Spark.
+  ``--flink_master`` / ``--spark_master_url`` and ``--environment_type`` for Flink and Spark
+  (examples in :mod:`jettf.data`; the workers read the public files by path, so they must see
+  them at the same path). Not reachable from the development machines, so not tested here.
 """
 
 from __future__ import annotations
@@ -104,6 +108,17 @@ class _SlowExitFilter(logging.Filter):
         return "still alive after" not in record.getMessage()
 
 
+def beam_module():
+    import apache_beam
+
+    return apache_beam
+
+
+def _apply(item, fn):
+    index, value = item
+    return index, fn(value)
+
+
 def _run_task(item, scratch: str) -> dict:
     """One shard task on a Dask worker: its examples into ``scratch/task-<i>.pkl`` (atomically); a summary back."""
     import resource
@@ -129,9 +144,9 @@ class DaskShards:
     Use as a context manager around ``builder.download_and_prepare`` with ``builder.shard_runner``
     set to it: without ``address`` it starts a ``LocalCluster`` of ``workers`` single-threaded
     processes (closed on exit), with one it connects to that scheduler. The builder calls
-    :meth:`examples` once per split (all splits before any is consumed); the first split consumed
-    launches one Beam pipeline with the tasks of every split, so workers never wait for a split
-    to be written.
+    :meth:`map` for Pythia shards and for its plan, and :meth:`examples` once per split (all
+    splits before any is consumed); the first split consumed launches one Beam pipeline with the
+    tasks of every split, so workers never wait for a split to be written.
 
     Attributes:
         task_stats: per finished task: jets, seconds, CPU seconds, worker pid and host, the
@@ -204,6 +219,33 @@ class DaskShards:
         return f"Beam DaskRunner on {where}"
 
     # ------------------------------------------------------------------ work
+    def map(self, fn, items: Sequence) -> list:
+        """``[fn(item) for item in items]`` computed on the cluster (one partition per item); small results only.
+
+        The builder reads its plan (labels and constituent counts of every row range) this way.
+        """
+        if not items:
+            return []
+        pipeline = self._pipeline(len(items))
+        _ = (pipeline
+             | "Items" >> beam_module().Create(list(enumerate(items)))
+             | "Apply" >> beam_module().Map(_apply, fn))
+        result = pipeline.run()
+        try:
+            result.wait_until_finish()
+            pairs = [pair for future in result.futures for pair in future.result()]
+        finally:
+            result.client.close()
+        return [value for _, value in sorted(pairs, key=lambda pair: pair[0])]
+
+    def _pipeline(self, n_partitions: int):
+        from apache_beam.options.pipeline_options import PipelineOptions
+        from apache_beam.runners.dask.dask_runner import DaskRunner
+
+        # One partition per element (the DaskRunner's default packs 128 elements into one partition).
+        options = PipelineOptions([f"--dask_client_address={self.address}", f"--dask_npartitions={n_partitions}"])
+        return beam_module().Pipeline(runner=DaskRunner(), options=options)
+
     def examples(self, processor, tasks: Sequence) -> Iterator:
         """The ``(key, example)`` pairs of ``tasks``, in task order, computed on the cluster."""
         if self._scratch is None:
@@ -216,17 +258,11 @@ class DaskShards:
     def _launch(self) -> None:
         if not self._pending:
             return
-        import apache_beam as beam
-        from apache_beam.options.pipeline_options import PipelineOptions
-        from apache_beam.runners.dask.dask_runner import DaskRunner
-
         items, self._pending = self._pending, []
-        # One partition per shard task (the DaskRunner's default packs 128 elements into one partition).
-        options = PipelineOptions([f"--dask_client_address={self.address}", f"--dask_npartitions={len(items)}"])
-        pipeline = beam.Pipeline(runner=DaskRunner(), options=options)
+        pipeline = self._pipeline(len(items))
         _ = (pipeline
-             | "ShardTasks" >> beam.Create(items)
-             | "RenderFeaturesExamples" >> beam.Map(_run_task, str(self._scratch)))
+             | "ShardTasks" >> beam_module().Create(items)
+             | "RenderFeaturesExamples" >> beam_module().Map(_run_task, str(self._scratch)))
         result = pipeline.run()
         for index, _, _ in items:
             self._results[index] = result

@@ -201,6 +201,7 @@ def generate_sample(
     shard_jets: int = SHARD_JETS,
     progress: bool = True,
     detector: Optional[str] = None,
+    map_shards=None,
 ) -> List[Path]:
     """Generate ``n_jets`` jets per class and write them in the public layout of ``sample``.
 
@@ -219,6 +220,10 @@ def generate_sample(
         detector: None (generator-level particles, the default) or a :mod:`jettf.detector` card
             name (``"atlas"``, ``"cms"``): the detector runs on each event's particles and the
             jets are clustered from particle-flow candidates (:mod:`jettf.generate.detector_level`).
+        map_shards: ``map_shards(fn, tasks)`` runs ``fn(task)`` for every shard task elsewhere, e.g.
+            on a Dask cluster (:meth:`jettf.data.distributed.DaskShards.map`); each task writes its
+            shard file, so ``out_dir`` must be on storage the workers share. Default: ``workers``
+            local processes.
 
     Returns:
         The files written. Each carries the generator settings (:func:`generated_mark`;
@@ -246,7 +251,10 @@ def generate_sample(
     todo = [t for t in tasks if not t["path"].exists()]
     done = sum(t["n_jets"] for t in tasks if t["path"].exists())
     start = time.perf_counter()
-    _run_tasks(todo, workers, n_jets * len(classes), done, f"{sample} ({workers} workers)", progress)
+    if map_shards is not None and todo:
+        map_shards(_run_shard, todo)
+    else:
+        _run_tasks(todo, workers, n_jets * len(classes), done, f"{sample} ({workers} workers)", progress)
     wall = time.perf_counter() - start
 
     shards = {name: [load_shard(t["path"]) for t in ts] for name, ts in plan.items()}
