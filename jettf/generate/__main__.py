@@ -40,7 +40,10 @@ def _main(argv) -> int:
     parser.add_argument("--shard-jets", type=int, default=SHARD_JETS, help="jets per shard (part of the seeding)")
     parser.add_argument("--detector", choices=sorted(DETECTOR_CARDS),
                         help="detector-level jets: run this jettf.detector card on each event and cluster "
-                        "particle-flow candidates (default: generator-level particles)")
+                        "particle-flow candidates (default: generator-level particles; cms_quark_gluon: always cms)")
+    parser.add_argument("--pileup", type=float, metavar="MU",
+                        help="cms_quark_gluon only: overlay Poisson(MU) minimum-bias events from the detector's "
+                        "pile-up library on every event (003: <PU> 18-21; default none)")
     args = parser.parse_args(argv)
     if args.n_jets < 1 or args.workers < 1:
         parser.error("--n-jets and --workers must be >= 1")
@@ -48,6 +51,7 @@ def _main(argv) -> int:
         files = generate_sample(
             args.sample, args.n_jets, args.out, seed=args.seed, workers=args.workers,
             classes=args.classes, n_particles=args.n_particles, shard_jets=args.shard_jets, detector=args.detector,
+            pileup=args.pileup,
         )
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; the finished shards are kept in {os.path.join(args.out, '.shards')}; "

@@ -34,6 +34,7 @@ __all__ = ["generate_sample", "generated_mark", "TOP_TAGGING_SPLITS", "QG_JETS_P
 # jets per class; ttv = 0 train, 1 test, 2 validation.
 TOP_TAGGING_SPLITS = (("train.h5", 0.6, 0), ("val.h5", 0.2, 2), ("test.h5", 0.2, 1))
 QG_JETS_PER_FILE = 100_000  # EnergyFlow: QG_jets.npz, QG_jets_1.npz, ... with 100k jets each
+E2E_SAMPLE = "cms_quark_gluon"  # 003's events: images of the cms detector card, not constituents
 
 _progress_queue = None  # set in pool workers by _init_worker
 
@@ -47,6 +48,12 @@ def _init_worker(queue, parent_pid: int, death_signal: bool) -> None:
 
 def _run_shard(task: dict, progress=None) -> None:
     """Generate one shard and save it atomically."""
+    if task["sample"] == E2E_SAMPLE:  # 003's events and images (jettf.generate.cms_quark_gluon)
+        from jettf.generate import cms_quark_gluon
+
+        cms_quark_gluon.save_shard(task["path"], cms_quark_gluon.generate_shard(
+            task["class_name"], task["n_jets"], task["seed"], pileup=task.get("pileup"), progress=progress))
+        return
     result = generate_shard(task["sample"], task["class_name"], task["n_jets"], task["seed"], progress=progress,
                             detector=task.get("detector"))
     save_shard(task["path"], result)
@@ -162,7 +169,7 @@ def _write_quark_gluon(per_class: Dict[str, tuple], out_dir: Path, rng: np.rando
 
 
 def generated_mark(sample: str, n_jets: int, seed: int, classes: Sequence[str], shard_jets: int,
-                   n_particles: int = 30, detector: Optional[str] = None) -> dict:
+                   n_particles: int = 30, detector: Optional[str] = None, pileup: Optional[float] = None) -> dict:
     """The settings stored inside every generated file (``jettf.io.generated_settings`` reads them back).
 
     Everything that fixes the jets and nothing else (no timings, no paths), so
@@ -186,6 +193,12 @@ def generated_mark(sample: str, n_jets: int, seed: int, classes: Sequence[str], 
 
         det = get_detector_card(detector)
         mark["detector"] = {"card": det.name, "fingerprint": det.fingerprint(), "reference": det.reference}
+    if sample == E2E_SAMPLE:  # pile-up and the image geometry are part of what fixes the events
+        from jettf.generate import cms_quark_gluon
+
+        mark["pileup_mu"] = float(pileup or 0.0)
+        mark["minbias_library"] = {"n_events": cms_quark_gluon.MINBIAS_EVENTS, "ecm": 8000.0, "seed": 1}
+        mark["batch_events"] = cms_quark_gluon.BATCH_EVENTS
     return mark
 
 
@@ -202,13 +215,16 @@ def generate_sample(
     progress: bool = True,
     detector: Optional[str] = None,
     map_shards=None,
+    pileup: Optional[float] = None,
 ) -> List[Path]:
     """Generate ``n_jets`` jets per class and write them in the public layout of ``sample``.
 
     Layouts: jetnet ``g.hdf5 q.hdf5 t.hdf5 w.hdf5 z.hdf5`` (``n_particles`` 30, or 150
     for ``g150.hdf5`` ...); top_tagging ``train.h5 val.h5 test.h5`` with 1.2 : 0.4 : 0.4
     times ``n_jets`` jets, balanced and shuffled, truth top four-momenta and ``ttv``;
-    quark_gluon ``QG_jets.npz, QG_jets_1.npz ...`` of at most 100k balanced jets.
+    quark_gluon ``QG_jets.npz, QG_jets_1.npz ...`` of at most 100k balanced jets; cms_quark_gluon
+    ``quark-gluon_data-set_n<N>.hdf5`` and ``.parquet`` (003's E2E images of ``n_jets`` events per class,
+    shuffled; :mod:`jettf.generate.cms_quark_gluon`).
 
     Args:
         seed: master seed; with ``shard_jets`` it fixes every jet and the shuffling,
@@ -224,6 +240,8 @@ def generate_sample(
             on a Dask cluster (:meth:`jettf.data.distributed.DaskShards.map`); each task writes its
             shard file, so ``out_dir`` must be on storage the workers share. Default: ``workers``
             local processes.
+        pileup: cms_quark_gluon only: <mu> of the Poisson pile-up overlaid on every event (003: 18-21);
+            None or 0: none.
 
     Returns:
         The files written. Each carries the generator settings (:func:`generated_mark`;
@@ -237,17 +255,28 @@ def generate_sample(
     if sample == "top_tagging" and min(_split_sizes(n_jets)) < 1:
         raise ValueError(f"top_tagging: n_jets={n_jets} per class gives {_split_sizes(n_jets)} jets per class in "
                          "train/val/test; expected at least 4 so that no file is empty")
+    if sample == E2E_SAMPLE:
+        if detector not in (None, "cms"):
+            raise ValueError(f"{sample}: --detector {detector!r}; 003's images come from the cms card (its default)")
+        detector = "cms"
+    elif pileup:
+        raise ValueError(f"{sample}: pileup={pileup!r}; pile-up is overlaid only for cms_quark_gluon")
+    if pileup is not None and not pileup >= 0:
+        raise ValueError(f"pileup: expected <mu> >= 0, got {pileup!r}")
     out_dir = Path(out_dir)
     key = f"{sample}_seed{seed}_shard{shard_jets}_{card.fingerprint()}"
     if detector is not None:
         from jettf.detector import get_card as get_detector_card
 
         key += f"_{detector}-{get_detector_card(detector).fingerprint()}"
+    if pileup:
+        key += f"_pu{float(pileup):g}"
     work = out_dir / ".shards" / key
     plan = _plan(sample, classes, n_jets, seed, shard_jets, work)
     tasks = [t for ts in plan.values() for t in ts]
     for t in tasks:
         t["detector"] = detector
+        t["pileup"] = float(pileup) if pileup else None
     todo = [t for t in tasks if not t["path"].exists()]
     done = sum(t["n_jets"] for t in tasks if t["path"].exists())
     start = time.perf_counter()
@@ -257,10 +286,16 @@ def generate_sample(
         _run_tasks(todo, workers, n_jets * len(classes), done, f"{sample} ({workers} workers)", progress)
     wall = time.perf_counter() - start
 
-    shards = {name: [load_shard(t["path"]) for t in ts] for name, ts in plan.items()}
-    per_class = {name: _merge(s) for name, s in shards.items() if s}
+    if sample == E2E_SAMPLE:
+        from jettf.generate import cms_quark_gluon
+
+        shards = {name: [cms_quark_gluon.load_shard(t["path"]) for t in ts] for name, ts in plan.items()}
+        per_class = {name: s for name, s in shards.items() if s}
+    else:
+        shards = {name: [load_shard(t["path"]) for t in ts] for name, ts in plan.items()}
+        per_class = {name: _merge(s) for name, s in shards.items() if s}
     rng = np.random.default_rng(seed)
-    generated = generated_mark(sample, n_jets, seed, classes, shard_jets, n_particles, detector)
+    generated = generated_mark(sample, n_jets, seed, classes, shard_jets, n_particles, detector, pileup)
     if not per_class:
         written = []
     elif sample == "jetnet":
@@ -270,6 +305,8 @@ def generate_sample(
         written = write_jetnet(batch, out_dir, n_particles=n_particles, generated=generated)
     elif sample == "top_tagging":
         written = _write_top_tagging(per_class, out_dir, rng, generated)
+    elif sample == E2E_SAMPLE:
+        written = cms_quark_gluon.write_sample(per_class, out_dir, rng, generated)
     else:
         written = _write_quark_gluon(per_class, out_dir, rng, generated)
 
@@ -282,6 +319,7 @@ def generate_sample(
         "n_jets_per_class": n_jets,
         "shard_jets": shard_jets,
         **({"detector": generated["detector"]} if "detector" in generated else {}),
+        **({"pileup_mu": generated["pileup_mu"]} if "pileup_mu" in generated else {}),
         "classes": {
             name: {
                 "pythia_settings": list(card.pythia_settings(name)),

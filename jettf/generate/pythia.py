@@ -209,6 +209,9 @@ def generate_shard(
     ``detector`` (a :mod:`jettf.detector` card name, e.g. ``"atlas"``): detector-level jets,
     clustered from particle-flow candidates (:mod:`jettf.generate.detector_level`).
     """
+    if sample == "cms_quark_gluon":
+        raise ValueError("cms_quark_gluon holds 003's detector images, not jet constituents: generate it with "
+                         "generate_sample / python -m jettf.generate cms_quark_gluon (jettf.generate.cms_quark_gluon)")
     if detector is not None:
         from jettf.generate.detector_level import generate_shard_detector
 

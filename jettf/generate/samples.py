@@ -26,7 +26,10 @@ PYTHIA_VERSION = importlib.metadata.version("pythia8mc")  # 8.317.2, pinned in s
 #              quarks it decays to (through t -> W b -> q q' b) lie within ``match_radius``
 #   "process"  the outgoing parton of the hard process has |PDG id| in ``pdg_ids``
 #              (label by process, no geometric matching, as EnergyFlow does)
-MATCH_KINDS = ("none", "parton", "decay", "process")
+#   "dijet"    both outgoing partons of the 2->2 process have |PDG id| in ``pdg_ids`` and each is
+#              matched to its own jet within ``match_radius`` (in eta-phi), both jets passing the
+#              pT and |eta| cuts (003's di-quark / di-gluon events; jettf.generate.cms_quark_gluon)
+MATCH_KINDS = ("none", "parton", "decay", "process", "dijet")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +58,7 @@ class SampleCard:
     """The physics definition of one sample.
 
     Attributes:
-        name: ``"jetnet"``, ``"top_tagging"`` or ``"quark_gluon"``.
+        name: ``"jetnet"``, ``"top_tagging"``, ``"quark_gluon"`` or ``"cms_quark_gluon"``.
         reference: the dataset and paper this card reproduces.
         settings: Pythia settings common to all classes (beam energy, tune, MPI, pTHat range).
         jet_radius: anti-kT R.
@@ -192,7 +195,42 @@ QUARK_GLUON = SampleCard(
     ),
 )
 
-SAMPLES: Dict[str, SampleCard] = {card.name: card for card in (JETNET, TOP_TAGGING, QUARK_GLUON)}
+# 003 (Andrews et al.): the outgoing partons of the 2->2 process are both light quarks (u, d, s) or both
+# gluons. Every HardQCD process with two outgoing gluons / two outgoing light quarks (qg -> qg never
+# gives either), so matching both partons gives exactly the events of inclusive HardQCD:all that 003
+# keeps, without generating the others; classes are balanced, so cross sections do not matter.
+_QCD_TWO_GLUONS = ("HardQCD:gg2gg = on", "HardQCD:qqbar2gg = on")
+_QCD_TWO_QUARKS = ("HardQCD:qq2qq = on", "HardQCD:qqbar2qqbarNew = on", "HardQCD:gg2qqbar = on",
+                   "HardQCD:nQuarkNew = 3")
+
+CMS_QUARK_GLUON = SampleCard(
+    name="cms_quark_gluon",
+    reference=(
+        "003 (Andrews et al., end-to-end jet images from CMS 2012 Open Data simulation): 8 TeV QCD dijets "
+        "(Pythia 6 Z2*, Geant4), pT-hat 90-170 GeV, pile-up <PU> 18-21; both outgoing partons light quarks "
+        "(u, d, s) or both gluons, each matched to a jet within dR < 0.4, jet pT > 70 GeV, |eta| < 1.8; the "
+        "leading jet as a 125 x 125 tracks/ECAL/HCAL image at ECAL-crystal granularity; public file "
+        "quark-gluon_data-set_n139306.hdf5 (003's test set) and parquet files with X_jets, y, pt, m0."
+    ),
+    settings=(
+        "Beams:eCM = 8000",
+        "Tune:pp = 14",  # Monash 2013 (003: Pythia 6 Z2*, not available in Pythia 8)
+        "PartonLevel:MPI = on",  # 003: "account for the multi-parton interactions from the underlying event"
+        "PhaseSpace:pTHatMin = 90",  # 003 section 2: p-hat_T = 90 - 170 GeV
+        "PhaseSpace:pTHatMax = 170",
+    ),
+    # 003 does not state the jet radius; anti-kT R = 0.5 was CMS's 2012 default (AK5 particle-flow jets).
+    jet_radius=0.5,
+    pt_range=(70.0, float("inf")),  # both parton-matched jets: pT > 70 GeV
+    abs_eta_max=1.8,
+    match_radius=0.4,
+    classes=(
+        JetClass("gluon", _QCD_TWO_GLUONS, "dijet", (21,)),
+        JetClass("quark", _QCD_TWO_QUARKS, "dijet", _LIGHT_QUARKS),
+    ),
+)
+
+SAMPLES: Dict[str, SampleCard] = {card.name: card for card in (JETNET, TOP_TAGGING, QUARK_GLUON, CMS_QUARK_GLUON)}
 
 
 def get_card(sample: str) -> SampleCard:

@@ -3,6 +3,8 @@
 - JetNet (``g.hdf5`` ... ``z.hdf5``, ``g150.hdf5`` ...): :func:`read_jetnet`, :func:`write_jetnet`
 - Top Quark Tagging Reference Dataset (``train.h5`` ...): :func:`read_top_tagging`, :func:`write_top_tagging`
 - EnergyFlow quark/gluon (``QG_jets*.npz``): :func:`read_quark_gluon`, :func:`write_quark_gluon`
+- 003's CMS E2E quark/gluon images (``quark-gluon_data-set_n139306.hdf5``, ``*.parquet``):
+  :func:`read_cms_quark_gluon` (a :class:`CMSImages` of images, not a JetBatch), :func:`write_cms_quark_gluon`
 
 Readers return one :class:`~jettf.jets.JetBatch`, or with ``chunk_size`` a
 :class:`JetChunks` iterator of batches of bounded size. Files that break
@@ -23,6 +25,9 @@ files).
 """
 
 from jettf.io._common import FileFormatError, JetChunks, SkippedJetsWarning
+from jettf.io.cms_quark_gluon import (
+    CMS_CHANNELS, CMS_QUARK_GLUON_CLASSES, CMSImages, check_conventions, read_cms_quark_gluon, write_cms_quark_gluon,
+)
 from jettf.io.jetnet import JETNET_CLASSES, jetnet_filename, read_jetnet, write_jetnet
 from jettf.io.provenance import GENERATED_MARK, generated_settings
 from jettf.io.quark_gluon import QUARK_GLUON_CLASSES, read_quark_gluon, write_quark_gluon
@@ -32,9 +37,15 @@ __all__ = [
     "read_jetnet",
     "read_top_tagging",
     "read_quark_gluon",
+    "read_cms_quark_gluon",
     "write_jetnet",
     "write_top_tagging",
     "write_quark_gluon",
+    "write_cms_quark_gluon",
+    "CMSImages",
+    "check_conventions",
+    "CMS_QUARK_GLUON_CLASSES",
+    "CMS_CHANNELS",
     "jetnet_filename",
     "JETNET_CLASSES",
     "TOP_TAGGING_CLASSES",

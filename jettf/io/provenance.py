@@ -4,8 +4,9 @@ The generator's settings (sample, physics card fingerprint, seed, jets per
 class...) are stored as JSON in the file itself, where the public loaders do
 not look: an HDF5 attribute ``jettf_generated`` (the root group of JetNet
 ``.hdf5`` files, the ``table`` group of Top Tagging ``.h5`` files) and an extra
-array ``jettf_generated`` (a 0-d string) in quark/gluon ``.npz`` archives. A
-file copied alone is therefore still recognised. Public files have no mark.
+array ``jettf_generated`` (a 0-d string) in quark/gluon ``.npz`` archives, a key of the
+schema metadata in CMS E2E ``.parquet`` files. A file copied alone is therefore still
+recognised. Public files have no mark.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def mark_text(settings: dict) -> str:
 def generated_settings(path: PathLike) -> Optional[dict]:
     """The generator settings stored in a file written by ``jettf.generate``; None for any other file.
 
-    Reads only the mark (an HDF5 attribute, or one small member of an ``.npz``).
+    Reads only the mark (an HDF5 attribute, one small member of an ``.npz``, or parquet schema metadata).
     A file that cannot be opened gives None: the readers report what is wrong
     with it.
     """
@@ -47,6 +48,13 @@ def generated_settings(path: PathLike) -> Optional[dict]:
                     return None
                 with archive.open(f"{GENERATED_MARK}.npy") as stream:
                     text = str(np.lib.format.read_array(stream, allow_pickle=False)[()])
+        elif path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            metadata = pq.read_schema(path).metadata or {}
+            if GENERATED_MARK.encode() not in metadata:
+                return None
+            text = metadata[GENERATED_MARK.encode()].decode()
         else:
             import h5py
 
@@ -56,7 +64,7 @@ def generated_settings(path: PathLike) -> Optional[dict]:
             if not values:
                 return None
             text = values[0].decode() if isinstance(values[0], bytes) else str(values[0])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # pyarrow's errors are OSError/ValueError too
         return None
     try:
         settings = json.loads(text)
