@@ -151,3 +151,35 @@ def test_tagger_carries_its_preparation_through_keras_saving(tmp_path):
         zoo.build("lenet", 2, input_shape=(10, 10, 2), preparation=prep)
     with pytest.raises(ValueError, match="takes constituents"):
         zoo.build("pfn", 2, preparation=prep)
+
+
+def test_channel_selection_before_standardization():
+    """``channels`` keeps some channels by name, in the given order (003 Table 4's subsets), from sparse or dense
+    images; standardization uses those channels' statistics; the tagger still takes every rendered channel."""
+    rng = np.random.default_rng(4)
+    spec = ImageSpec(npix=10, extent=1.0, channels=("tracks", "ecal", "hcal"))
+    mean = rng.random(spec.shape).astype("float32")
+    std = (rng.random(spec.shape) + 0.5).astype("float32")
+    index = rng.integers(0, 100, size=(4, 6)).astype("int32")
+    values = rng.exponential(2.0, size=(4, 6, 3)).astype("float32")
+    full = np.asarray(ImagePreparation(spec, standardize=True, pixel_mean=mean, pixel_std=std)(
+        {"image_index": index, "image_values": values}))
+    for channels, pick in (("hcal,tracks", [2, 0]), (["ecal"], [1]), (("tracks", "ecal", "hcal"), [0, 1, 2])):
+        prep = ImagePreparation(spec, standardize=True, pixel_mean=mean, pixel_std=std, channels=channels, crop=8)
+        assert prep.output_image_shape == (8, 8, len(pick))
+        sparse = np.asarray(prep({"image_index": index, "image_values": values}))
+        np.testing.assert_allclose(sparse, full[:, 1:9, 1:9, pick], rtol=1e-6)
+        dense = np.asarray(prep(np.asarray(ImagePreparation(spec)({"image_index": index, "image_values": values}))))
+        np.testing.assert_allclose(dense, sparse, rtol=1e-6)
+    prep = ImagePreparation(spec, channels="tracks,ecal")
+    assert ImagePreparation.from_config(prep.get_config()).channels == ("tracks", "ecal")
+    assert prep.describe()["channels"] == ["tracks", "ecal"]
+    tagger = zoo.build("resnet15", 2, preparation=prep)
+    assert tuple(tagger.input["image"].shape[1:]) == (10, 10, 3)
+    assert np.asarray(tagger(np.ones((2, 10, 10, 3), np.float32))).shape == (2, 2)
+    for bad in ("tracks,em", "tracks,tracks", ""):
+        with pytest.raises(ValueError, match="channels: expected distinct names from the images' channels"):
+            ImagePreparation(spec, channels=bad)
+    with pytest.raises(ValueError, match="colormap turns one channel into RGB; the images have 2 channels"):
+        ImagePreparation(spec, channels="tracks,ecal", colormap="viridis")
+    assert ImagePreparation(spec, channels="ecal", colormap="viridis").output_image_shape == (10, 10, 3)

@@ -4,6 +4,7 @@ Every step between a rendered image and the first convolution lives here, once::
 
     sparse pixels (image_index [B, K], image_values [B, K, C])  --densify-->  image [B, npix, npix, C]
     or a dense image [B, npix, npix, C] (physical units: the ImageSpec's, e.g. pt in GeV)
+      --> channels: keep some of the channels, by name (003 Table 4: tracks, ECAL, HCAL subsets)
       --> standardize: (x - pixel_mean) / max(pixel_std, std_floor * max(pixel_std of the channel))
       --> centre crop (002 section 2.2: 35 -> 28, 40 -> 32)
       --> colormap: one channel -> RGB through a matplotlib colormap, min-max per image (000)
@@ -47,6 +48,20 @@ def colormap_table(name: str = "viridis", n: int = 256) -> np.ndarray:
     return np.asarray(matplotlib.colormaps[name](np.linspace(0.0, 1.0, n))[:, :3], dtype=np.float32)
 
 
+def _resolve_channels(channels, spec: ImageSpec) -> Optional[tuple]:
+    """``channels`` as a tuple of the spec's channel names (None: all): a sequence or ``"tracks,ecal"``."""
+    if channels is None:
+        return None
+    if isinstance(channels, str):
+        channels = [c.strip() for c in channels.split(",") if c.strip()]
+    channels = tuple(str(c) for c in channels)
+    unknown = [c for c in channels if c not in spec.channels]
+    if not channels or unknown or len(set(channels)) != len(channels):
+        raise ValueError(f"channels: expected distinct names from the images' channels {list(spec.channels)} (a list "
+                         f"or 'a,b'), got {list(channels)}" + (f"; unknown {unknown}" if unknown else ""))
+    return channels
+
+
 def _resolve_crop(crop, npix: int) -> Optional[int]:
     """``crop`` as pixels: an int side, a float fraction of ``npix`` (002: 0.8), or None."""
     if crop is None or crop is False:
@@ -68,6 +83,9 @@ class ImagePreparation(keras.layers.Layer):
     Args:
         image_spec: the :class:`ImageSpec` the images were rendered with (or its dict); it fixes
             ``npix`` and the channels, and is kept so a saved model knows how to render its input.
+        channels: keep only these channels, by name and in this order (a sequence or a comma-separated
+            string, e.g. ``"tracks,ecal"``: 003 Table 4's subdetector subsets); None keeps all. The model
+            still takes the whole rendered image.
         standardize: per-pixel standardization with the training split's statistics (002).
         pixel_mean, pixel_std: float ``[npix, npix, C]`` arrays (required with ``standardize``,
             unless the weights are loaded afterwards).
@@ -80,12 +98,15 @@ class ImagePreparation(keras.layers.Layer):
 
     def __init__(self, image_spec: Union[ImageSpec, dict], *, standardize: bool = False, pixel_mean=None,
                  pixel_std=None, std_floor: float = DEFAULT_STD_FLOOR, crop=None, colormap: Optional[str] = None,
-                 resize: Optional[int] = None, **kwargs):
+                 resize: Optional[int] = None, channels=None, **kwargs):
         kwargs.setdefault("dtype", "float32")  # standardization in float32 even under mixed precision
         kwargs.setdefault("name", "image_preparation")  # what tools look for (jettf.models.find_layer)
         super().__init__(**kwargs)
         self.image_spec = image_spec if isinstance(image_spec, ImageSpec) else ImageSpec.from_dict(image_spec)
-        npix, channels = self.image_spec.npix, self.image_spec.n_channels
+        self.channels = _resolve_channels(channels, self.image_spec)
+        self._channel_index = None if self.channels is None else [self.image_spec.channels.index(c)
+                                                                  for c in self.channels]
+        npix, channels = self.image_spec.npix, len(self.channels or self.image_spec.channels)
         self.standardize = bool(standardize)
         self.std_floor = float(std_floor)
         if not 0 <= self.std_floor < 1:
@@ -93,7 +114,7 @@ class ImagePreparation(keras.layers.Layer):
         self.crop = _resolve_crop(crop, npix)
         if colormap is not None and channels != 1:
             raise ValueError(f"colormap turns one channel into RGB; the images have {channels} channels "
-                             f"{list(self.image_spec.channels)}")
+                             f"{list(self.channels or self.image_spec.channels)}")
         self.colormap = colormap
         if resize is not None and (isinstance(resize, bool) or int(resize) < 1):
             raise ValueError(f"resize: expected a positive side in pixels or None, got {resize!r}")
@@ -141,7 +162,8 @@ class ImagePreparation(keras.layers.Layer):
     @property
     def output_image_shape(self) -> tuple:
         """``(side, side, channels)`` of the prepared image."""
-        return (self.output_side, self.output_side, 3 if self.colormap else self.image_spec.n_channels)
+        n_channels = len(self.channels or self.image_spec.channels)
+        return (self.output_side, self.output_side, 3 if self.colormap else n_channels)
 
     @property
     def window(self) -> float:
@@ -158,7 +180,7 @@ class ImagePreparation(keras.layers.Layer):
         the batch), so exported graphs stay linear in the number of jets.
         """
         ops = keras.ops
-        npix, channels = self.image_spec.npix, self.image_spec.n_channels
+        npix, channels = self.image_spec.npix, int(values.shape[-1])
         n_pix = npix * npix
         batch = ops.shape(index)[0]
         flat = ops.reshape(ops.cast(index, "int32") + ops.arange(batch, dtype="int32")[:, None] * n_pix, (-1,))
@@ -173,11 +195,19 @@ class ImagePreparation(keras.layers.Layer):
 
     def call(self, inputs):
         ops = keras.ops
+        mean, scale = (self.pixel_mean, self.pixel_scale) if self.standardize else (None, None)
+        index = self._channel_index
         if isinstance(inputs, dict):
-            x = self.densify(inputs["image_index"], inputs["image_values"])
+            values = inputs["image_values"]
+            if index is not None:  # select before densifying: fewer channels to scatter
+                values = ops.take(values, index, axis=-1)
+            x = self.densify(inputs["image_index"], values)
         else:
             x = ops.cast(inputs, "float32")
-        mean, scale = (self.pixel_mean, self.pixel_scale) if self.standardize else (None, None)
+            if index is not None:
+                x = ops.take(x, index, axis=-1)
+        if index is not None and self.standardize:
+            mean, scale = ops.take(mean, index, axis=-1), ops.take(scale, index, axis=-1)
         if self.crop is not None and self.crop != self.image_spec.npix:
             # 002 standardizes, then crops; per-pixel standardization commutes with cropping (image and statistics
             # cropped alike), so cropping first gives the same numbers for a third less arithmetic.
@@ -204,12 +234,13 @@ class ImagePreparation(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(image_spec=self.image_spec.to_dict(), standardize=self.standardize, std_floor=self.std_floor,
-                      crop=self.crop, colormap=self.colormap, resize=self.resize)
+                      crop=self.crop, colormap=self.colormap, resize=self.resize,
+                      channels=None if self.channels is None else list(self.channels))
         return config
 
     def describe(self) -> dict:
         """What the layer does, in words and numbers (for run configs and model cards)."""
-        return {"standardize": self.standardize,
+        return {"channels": None if self.channels is None else list(self.channels), "standardize": self.standardize,
                 "std_floor": self.std_floor if self.standardize else None, "crop": self.crop,
                 "colormap": self.colormap, "resize": self.resize, "input_shape": list(self.input_shape_dense),
                 "output_shape": list(self.output_image_shape), "window": self.window}
@@ -217,7 +248,8 @@ class ImagePreparation(keras.layers.Layer):
     # ------------------------------------------------------------ construction
     @classmethod
     def from_dataset(cls, info, *, standardize: bool = False, std_floor: float = DEFAULT_STD_FLOOR, crop=None,
-                     colormap: Optional[str] = None, resize: Optional[int] = None, **kwargs) -> "ImagePreparation":
+                     colormap: Optional[str] = None, resize: Optional[int] = None, channels=None,
+                     **kwargs) -> "ImagePreparation":
         """The preparation of a built dataset's images (:class:`jettf.data.JetDatasetInfo`), with its
         training-split statistics when ``standardize``."""
         mean = std = None
@@ -226,4 +258,4 @@ class ImagePreparation(keras.layers.Layer):
                 raise ValueError(f"{info.name}: no pixel_mean/pixel_std in the metadata; rebuild the dataset")
             mean, std = info.pixel_mean, info.pixel_std
         return cls(info.image_spec, standardize=standardize, pixel_mean=mean, pixel_std=std, std_floor=std_floor,
-                   crop=crop, colormap=colormap, resize=resize, **kwargs)
+                   crop=crop, colormap=colormap, resize=resize, channels=channels, **kwargs)
