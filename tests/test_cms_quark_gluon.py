@@ -25,25 +25,12 @@ def _rows(dense: np.ndarray) -> e2e.PixelRows:
     return e2e.PixelRows(offsets, pixel.astype(np.int32), flat[jet, pixel].astype(np.float32), (h, w, c))
 
 
-def hand_made(n: int, seed: int = 0, n_tracks=(16, 9)) -> tuple:
-    """Images as 003 describes them: isolated track pixels (channel 0), ECAL 3x3 showers (1), HCAL 5x5 blocks of
-    one value (2). Label 0 (gluon) jets get ``n_tracks[0]`` tracks within 20 pixels of the centre, label 1
-    ``n_tracks[1]``; returns (images [n, 125, 125, 3], y)."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    x = np.zeros((n, NPIX, NPIX, 3), np.float32)
-    for i in range(n):  # a handful of pixels per image: test data, not a hot path
-        k = n_tracks[y[i]]
-        cells = rng.choice(41 * 41 // 4, size=k, replace=False)  # on a 2-pixel lattice: never adjacent
-        r, c = 42 + 2 * (cells // 20), 42 + 2 * (cells % 20)
-        x[i, r, c, 0] = rng.exponential(5.0, k) + 0.5
-        for _ in range(4):
-            a, b = rng.integers(10, 112, 2)
-            x[i, a:a + 3, b:b + 3, 1] += rng.exponential(3.0) * np.array([[1, 2, 1], [2, 8, 2], [1, 2, 1]]) / 20
-        for _ in range(3):
-            a, b = rng.integers(0, 25, 2)
-            x[i, 5 * a:5 * a + 5, 5 * b:5 * b + 5, 2] = rng.exponential(10.0) / 25 + 0.01
-    return x, y
+def hand_made(n: int, seed: int = 0) -> tuple:
+    """Images as 003 describes them (isolated track pixels, ECAL 3x3 showers, HCAL 5x5 blocks; gluons with more
+    tracks), and labels: :func:`tfds_builders.testing.synthetic_e2e_images`."""
+    from tfds_builders.testing import synthetic_e2e_images
+
+    return synthetic_e2e_images(n, seed)
 
 
 def _write(path, images, y, generated=None, **extra_images):
@@ -260,3 +247,19 @@ def test_pileup_overlay_in_shards(monkeypatch):
                           np.zeros(4), np.zeros(4, np.int64), 1, np.array([False, False, True, False]))
     gen = e2e.generator_pixels(particles, CMS)
     assert gen.channel.tolist() == [0, 1] and gen.value.sum() == 2.0
+
+
+def test_training_preset_and_channel_option():
+    """``python -m jettf.train --dataset cms_quark_gluon_images`` takes 003's settings; ``--channels`` is the
+    ImagePreparation option of the same name."""
+    import inspect
+
+    from jettf.images import ImagePreparation
+    from jettf.training.config import resolve
+
+    config = resolve(task="binary", dataset="cms_quark_gluon_images", channels="tracks,ecal")
+    assert (config.dataset, config.model, config.signal, config.background) == (
+        "cms_quark_gluon_images/jet", "resnet15", "quark", "gluon")
+    assert (config.batch_size, config.learning_rate, config.epochs, config.channels) == (32, 5e-4, 30, "tracks,ecal")
+    assert resolve(task="binary", dataset="cms_quark_gluon_images", quick=True).dataset == "cms_quark_gluon_images/quick"
+    assert "channels" in inspect.signature(ImagePreparation.__init__).parameters

@@ -3,14 +3,16 @@
 - ``jetnet_images``: JetNet g/q/t/W/Z jets (000).
 - ``top_tagging_images``: the Top Quark Tagging Reference Dataset (002).
 - ``quark_gluon_images``: EnergyFlow's Pythia Z+jet quark/gluon jets.
+- ``cms_quark_gluon_images``: 003's CMS end-to-end quark/gluon jet images (pre-rendered tracks/ECAL/HCAL views).
 
 Build one with ``python -m jettf.data build NAME[/CONFIG] --data-dir DIR``; then
 ``tfds.load("NAME/CONFIG", data_dir=DIR)`` works after ``import tfds_builders``.
 The shared machinery is :mod:`jettf.data.builder_base`.
 """
 
+from tfds_builders.cms_quark_gluon_images.cms_quark_gluon_images_dataset_builder import Builder as CmsQuarkGluonImages
 from tfds_builders.jetnet_images.jetnet_images_dataset_builder import Builder as JetnetImages
 from tfds_builders.quark_gluon_images.quark_gluon_images_dataset_builder import Builder as QuarkGluonImages
 from tfds_builders.top_tagging_images.top_tagging_images_dataset_builder import Builder as TopTaggingImages
 
-__all__ = ["JetnetImages", "TopTaggingImages", "QuarkGluonImages"]
+__all__ = ["JetnetImages", "TopTaggingImages", "QuarkGluonImages", "CmsQuarkGluonImages"]

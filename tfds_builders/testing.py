@@ -15,7 +15,7 @@ import numpy as np
 
 from jettf.jets import JetBatch
 
-__all__ = ["synthetic_jets", "write_dummy_files", "DUMMY_SIZES"]
+__all__ = ["synthetic_jets", "synthetic_e2e_images", "write_dummy_files", "DUMMY_SIZES"]
 
 
 def synthetic_jets(n: int, class_names: Sequence[str], seed: int = 0, max_constituents: int = 40,
@@ -42,9 +42,35 @@ def synthetic_jets(n: int, class_names: Sequence[str], seed: int = 0, max_consti
                                    class_names=tuple(class_names), **extra)
 
 
+def synthetic_e2e_images(n: int, seed: int = 0, n_tracks=(16, 9)):
+    """``n`` 125 x 125 images as 003 describes its E2E jet views, and labels ``y`` (alternating 0, 1): isolated
+    track pixels (channel 0; ``n_tracks[y]`` of them within 40 pixels of the centre, so gluons, y = 0, have more),
+    ECAL showers of 3 x 3 pixels (1), HCAL towers as 5 x 5 blocks of one value (2). Returns (images, y)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = np.zeros((n, 125, 125, 3), np.float32)
+    k = max(n_tracks)
+    cell = np.argsort(rng.random((n, 400)), axis=1)[:, :k]  # distinct cells of a 2-pixel lattice: never adjacent
+    use = np.arange(k)[None, :] < np.asarray(n_tracks)[y][:, None]
+    jet = np.repeat(np.arange(n), k)[use.ravel()]
+    x[jet, (42 + 2 * (cell // 20)).ravel()[use.ravel()], (42 + 2 * (cell % 20)).ravel()[use.ravel()], 0] = \
+        rng.exponential(5.0, int(use.sum())) + 0.5
+    kernel = np.array([[1, 2, 1], [2, 8, 2], [1, 2, 1]], np.float32) / 20
+    corner = rng.integers(10, 112, (n, 4, 2))
+    energy = rng.exponential(3.0, (n, 4))
+    d = np.arange(3)
+    np.add.at(x, (np.arange(n)[:, None, None, None], corner[..., 0, None, None] + d[:, None],
+                  corner[..., 1, None, None] + d[None, :], 1), energy[..., None, None] * kernel)
+    tower = rng.integers(0, 25, (n, 3, 2))
+    d = np.arange(5)
+    x[np.arange(n)[:, None, None, None], 5 * tower[..., 0, None, None] + d[:, None], 5 * tower[..., 1, None, None] +
+      d[None, :], 2] = (rng.exponential(10.0, (n, 3)) / 25 + 0.01)[..., None, None]
+    return x, y
+
+
 #: Jets per class in the dummy files of each builder.
 DUMMY_SIZES = {"jetnet_images": 10, "top_tagging_images": {"train": 10, "val": 4, "test": 4},
-               "quark_gluon_images": 20}
+               "quark_gluon_images": 20, "cms_quark_gluon_images": 20}
 
 
 def write_dummy_files(builder_name: str, directory, seed: int = 0) -> Dict[str, list]:
@@ -71,6 +97,16 @@ def write_dummy_files(builder_name: str, directory, seed: int = 0) -> Dict[str, 
                                   with_pid=True)
             paths.append(io.write_quark_gluon(jets, directory / name))
         return {"all": paths}
+    if builder_name == "cms_quark_gluon_images":  # 003's public E2E layout: X_jets, y, pt, m0 (no extra sets)
+        import h5py
+
+        n = 2 * DUMMY_SIZES[builder_name]
+        images, y = synthetic_e2e_images(n, seed=seed)
+        path = directory / f"quark-gluon_data-set_n{n}.hdf5"
+        with h5py.File(path, "w") as f:
+            f["X_jets"], f["y"] = images, y.astype(np.float32)
+            f["pt"], f["m0"] = np.linspace(75.0, 200.0, n, dtype=np.float32), np.full(n, 12.0, np.float32)
+        return {"all": [path]}
     raise ValueError(f"unknown builder {builder_name!r}")
 
 

@@ -182,10 +182,14 @@ class ShardProcessor:
         image_spec = ImageSpec.from_json(self.image_spec_json)
         feature_spec = FeatureSpec.from_json(self.feature_spec_json)
         jets = self.read_range(task.path, task.start, task.stop).select(task.rows)
-        sparse = render(jets, image_spec, sparse=True)
-        features, _ = compute_features(jets, feature_spec)
-        stored = jets.sort_by_pt().pad_to(self.max_constituents)
-        for key, example in zip(task.keys.tolist(), records.iter_examples(sparse, features, stored, self.has_pid)):
+        if isinstance(jets, records.ImageRows):  # the source files hold images (003's E2E views): stored as read
+            examples = jets.examples(image_spec, where=task.path)
+        else:
+            sparse = render(jets, image_spec, sparse=True)
+            features, _ = compute_features(jets, feature_spec)
+            stored = jets.sort_by_pt().pad_to(self.max_constituents)
+            examples = records.iter_examples(sparse, features, stored, self.has_pid)
+        for key, example in zip(task.keys.tolist(), examples):
             yield int(key), example
 
 
@@ -280,7 +284,8 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     @staticmethod
     @abc.abstractmethod
     def read_range(path: str, start: int, stop: int):
-        """Rows ``[start, stop)`` of a source file as a JetBatch (labels set), via ``jettf.io``."""
+        """Rows ``[start, stop)`` of a source file as a JetBatch (labels set), via ``jettf.io``; or, for files
+        that hold images (003's E2E views), as :class:`jettf.data.records.ImageRows`, stored as read."""
 
     @staticmethod
     @abc.abstractmethod

@@ -23,11 +23,17 @@ key                 TFDS feature          meaning
 Variable-length features are stored unpadded (TFDS writes them as flat
 int64/float lists); :class:`RecordParser` parses a whole batch of serialized
 records at once with the spec TFDS derives from the ``FeaturesDict``.
+
+Sources that hold images rather than constituents (003's E2E files) are read as
+:class:`ImageRows`: their records keep the same keys, with the stored pixels
+as ``image_index``/``image_values``, no constituents (``M = 0``), no global
+features (``F = 0``) and ``n_outside = 0``.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
@@ -36,6 +42,7 @@ __all__ = [
     "CONSTITUENT_NAMES",
     "JET_NAMES",
     "RecordLayout",
+    "ImageRows",
     "tfds_features",
     "iter_examples",
     "RecordParser",
@@ -138,6 +145,91 @@ def iter_examples(sparse, features: np.ndarray, jets, has_pid: bool) -> Iterator
         if has_pid:
             example["pid"] = pid[i, :m].astype(np.int32)
         yield example
+
+
+@dataclasses.dataclass
+class ImageRows:
+    """Images read from source files that store images, not constituents (003's E2E jet views).
+
+    A builder's ``read_range`` returns these instead of a JetBatch; the shard stage then stores the
+    pixels as they are (no rendering, no global features, no constituents). ``n_constituents`` (what
+    ``min_constituents`` counts) is the number of non-empty pixels.
+
+    Attributes:
+        index: int32 ``[N, K]`` flat pixel indices ``row * npix + col`` (unique, ascending), 0 after ``count``.
+        values: float32 ``[N, K, C]`` the pixels' values in ``channels``, 0 after ``count``.
+        count: int64 ``[N]`` non-empty pixels per image.
+        channels: channel names (:data:`jettf.images.channels.CHANNELS`); npix: image side.
+        labels: int64 ``[N]``; class_names: their names. jet: float32 ``[N, 4]`` (pt, eta, phi, mass).
+    """
+
+    index: np.ndarray
+    values: np.ndarray
+    count: np.ndarray
+    channels: Tuple[str, ...]
+    npix: int
+    labels: np.ndarray
+    jet: np.ndarray
+    class_names: Optional[Tuple[str, ...]] = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_constituents(self) -> np.ndarray:
+        return self.count
+
+    @classmethod
+    def from_dense(cls, images: np.ndarray, channels: Sequence[str], labels, jet, class_names=None) -> "ImageRows":
+        """From dense ``[N, npix, npix, C]`` images (a pixel is non-empty when any channel is non-zero)."""
+        n, npix = images.shape[0], images.shape[1]
+        flat = np.asarray(images, dtype=np.float32).reshape(n, npix * npix, -1)
+        row, pixel = np.nonzero(np.any(flat != 0, axis=-1))
+        count = np.bincount(row, minlength=n).astype(np.int64)
+        slot = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+        width = int(count.max(initial=0))
+        index = np.zeros((n, width), np.int32)
+        values = np.zeros((n, width, flat.shape[-1]), np.float32)
+        index[row, slot] = pixel
+        values[row, slot] = flat[row, pixel]
+        return cls(index, values, count, tuple(channels), int(npix), np.asarray(labels, dtype=np.int64),
+                   np.asarray(jet, dtype=np.float32), None if class_names is None else tuple(class_names))
+
+    def select(self, rows) -> "ImageRows":
+        return dataclasses.replace(self, index=self.index[rows], values=self.values[rows], count=self.count[rows],
+                                   labels=self.labels[rows], jet=self.jet[rows])
+
+    @staticmethod
+    def concatenate(parts: Sequence["ImageRows"]) -> "ImageRows":
+        """Rows of all parts (same channels and side), padded to the widest."""
+        width = max(p.index.shape[1] for p in parts)
+        pad = lambda a, w: np.pad(a, [(0, 0), (0, w - a.shape[1])] + [(0, 0)] * (a.ndim - 2))  # noqa: E731
+        return dataclasses.replace(parts[0], index=np.concatenate([pad(p.index, width) for p in parts]),
+                                   values=np.concatenate([pad(p.values, width) for p in parts]),
+                                   count=np.concatenate([p.count for p in parts]),
+                                   labels=np.concatenate([p.labels for p in parts]),
+                                   jet=np.concatenate([p.jet for p in parts]))
+
+    def examples(self, image_spec, where: str = "source") -> Iterator[dict]:
+        """One example per row holding the ``image_spec``'s channels (pixels empty in all of them left out)."""
+        missing = [c for c in image_spec.channels if c not in self.channels]
+        if missing or image_spec.npix != self.npix:
+            raise ValueError(f"{where}: the files hold {self.npix}x{self.npix} images of channels "
+                             f"{list(self.channels)}; the config's ImageSpec needs {image_spec.npix}x{image_spec.npix} "
+                             f"with {list(image_spec.channels)} (missing {missing})")
+        values = self.values[..., [self.channels.index(c) for c in image_spec.channels]]
+        used = np.any(values != 0, axis=-1) & (np.arange(self.index.shape[1]) < self.count[:, None])
+        order = np.argsort(~used, axis=1, kind="stable")  # the used entries first, in pixel order
+        index = np.take_along_axis(self.index, order, axis=1)
+        values = np.take_along_axis(values, order[..., None], axis=1)
+        count = used.sum(axis=1)
+        empty_constituents = np.zeros((0, len(CONSTITUENT_NAMES)), np.float32)
+        no_features = np.zeros(0, np.float32)
+        for i in range(len(self)):
+            k = count[i]
+            yield {"image_index": index[i, :k], "image_values": values[i, :k], "global_features": no_features,
+                   "constituents": empty_constituents, "jet": self.jet[i], "n_outside": np.int32(0),
+                   "label": self.labels[i]}
 
 
 # ------------------------------------------------------------------- reading

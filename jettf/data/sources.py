@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jettf.jets import JetBatch
 
-__all__ = ["jetnet_range", "top_tagging_range", "quark_gluon_range", "count_rows"]
+__all__ = ["jetnet_range", "top_tagging_range", "quark_gluon_range", "cms_quark_gluon_range", "count_rows"]
 
 
 def jetnet_range(path: str, start: int, stop: int, class_names) -> JetBatch:
@@ -35,6 +35,30 @@ def quark_gluon_range(path: str, start: int, stop: int) -> JetBatch:
     from jettf.io import read_quark_gluon
 
     return read_quark_gluon(path, start=start, max_jets=stop - start)
+
+
+def cms_quark_gluon_range(path: str, start: int, stop: int):
+    """Rows of a CMS E2E file (003) as :class:`jettf.data.records.ImageRows`: the (tracks, ecal, hcal) jet views and,
+    in generated files, the generator-level (em, had) views of the same jets; jet (pt, 0, 0, m0) (the public layout
+    has no eta, phi). Read in chunks of 256 images; the channel-order and label checks run on the file's first rows
+    (``start == 0``)."""
+    import numpy as np
+
+    from jettf.data.records import ImageRows
+    from jettf.io import read_cms_quark_gluon
+    from jettf.io.cms_quark_gluon import image_fields
+
+    fields = ["X_jets"] + [f for f in ("X_jets_gen",) if f in image_fields(path)]
+    readers = [read_cms_quark_gluon(path, field=f, start=start, max_jets=stop - start, chunk_size=256,
+                                    check=start == 0) for f in fields]
+    parts = []
+    for chunks in zip(*readers):
+        first = chunks[0]
+        zeros = np.zeros(len(first), np.float32)
+        parts.append(ImageRows.from_dense(np.concatenate([c.images for c in chunks], axis=-1),
+                                          sum((c.channels for c in chunks), ()), first.labels,
+                                          np.stack([first.pt, zeros, zeros, first.m0], axis=-1), first.class_names))
+    return ImageRows.concatenate(parts)
 
 
 def count_rows(reader, path: str) -> int:

@@ -58,7 +58,7 @@ from jettf.utils import atomic_path
 
 __all__ = [
     "CMSImages", "read_cms_quark_gluon", "write_cms_quark_gluon", "check_conventions", "channel_structure",
-    "CMS_QUARK_GLUON_CLASSES", "CMS_CHANNELS", "IMAGE_FIELDS", "cms_quark_gluon_files",
+    "CMS_QUARK_GLUON_CLASSES", "CMS_CHANNELS", "IMAGE_FIELDS", "cms_quark_gluon_files", "image_fields",
 ]
 
 #: Labels: 0 = gluon, 1 = quark (with the default ``quark_label=1``, the value of ``y``).
@@ -386,6 +386,22 @@ def _dense(offsets, index, values, shape, path, field) -> np.ndarray:
     out = np.zeros((n, height * width, n_channels), np.float32)
     np.add.at(out, (np.repeat(np.arange(n), np.diff(offsets)), index), values)
     return out.reshape(n, height, width, n_channels)
+
+
+def image_fields(path: PathLike) -> List[str]:
+    """The image fields a file holds (``X_jets``, plus the sparse sets of generated files), from its layout only."""
+    path = Path(path)
+    with file_errors(path, "the file's layout"):
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            names = set(pq.read_schema(path).names)
+            present = lambda f: f"{f}_index" in names  # noqa: E731
+        else:
+            with h5py.File(path, "r") as f:
+                names = set(f.keys())
+            present = lambda f: f"{f}_offsets" in names  # noqa: E731
+    return ["X_jets"] + [f for f in IMAGE_FIELDS if f != "X_jets" and present(f)]
 
 
 def cms_quark_gluon_files(path_or_paths: Union[PathLike, Sequence[PathLike]]) -> List[Path]:

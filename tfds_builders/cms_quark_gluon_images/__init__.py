@@ -1,0 +1,1 @@
+"""The `cms_quark_gluon_images` TFDS builder."""
