@@ -3,6 +3,8 @@
     python benchmarks/bench_models.py                                  # every entry, heavy ones timed only on GPU
     python benchmarks/bench_models.py --models effnet_s:S0,lenet:28 --batch-size 512 --steps 30
     KERAS_BACKEND=jax python benchmarks/bench_models.py --models paper --mixed-precision --heavy yes
+    KERAS_BACKEND=jax python benchmarks/bench_models.py --models ensemble,effnet_s:S0 --mixed-precision --xla \
+        --heavy yes --devices 1,all --batch-size 128        # 1 and N GPUs, data parallel (setup_accelerator)
 
 Columns
 -------
@@ -21,6 +23,11 @@ ms/100        inference latency for a batch of 100 jets through a compiled forwa
               TensorFlow uses XLA only with an accelerator unless ``--xla``/``--no-xla`` is given.
               This excludes ``predict``'s per-call overhead. 002's figures (GTX 1080 Ti) are shown beside.
 
+devices       with ``--devices 1,4`` (or ``1,all``): ``train img/s`` once per device count, data-parallel through
+              ``jettf.training.setup_accelerator(devices=N)`` (``keras.distribution.DataParallel`` on JAX,
+              ``MirroredStrategy`` on TensorFlow, as ``python -m jettf.train --devices N``), at ``--batch-size``
+              jets per device (global batch N x batch size); ``ms/100`` is timed on one device.
+
 Heavy entries (the ResNet50 + InceptionV3 ensemble at 299 px, ~19 GFLOP per jet) are only timed with
 ``--heavy yes`` or when an accelerator is visible (``--heavy auto``, default); their params/FLOPs are always
 printed. ``--mixed-precision`` sets Keras' ``mixed_bfloat16`` policy (outputs stay float32).
@@ -29,6 +36,7 @@ printed. ``--mixed-precision`` sets Keras' ``mixed_bfloat16`` policy (outputs st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import statistics
@@ -230,6 +238,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-timing", action="store_true", help="only parameters and FLOPs")
     ap.add_argument("--xla-flops", action="store_true", help="also print XLA cost-analysis FLOPs (JAX only)")
     ap.add_argument("--json", default=None, help="write the rows to this JSON file")
+    ap.add_argument("--devices", default=None,
+                    help="comma-separated device counts for train img/s, data parallel, e.g. 1,all (all = every\n"
+                         "visible GPU); --batch-size is then per device")
     args = ap.parse_args(argv)  # fmt: skip
 
     labels = []
@@ -245,6 +256,15 @@ def main(argv=None) -> int:
     accel = accelerator_visible()
     if args.xla is None:
         args.xla = accel
+    device_counts = [None]
+    if args.devices:
+        from jettf.training.accelerate import setup_accelerator
+
+        tokens = [t.strip() for t in args.devices.split(",") if t.strip()]
+        everything = setup_accelerator(bool(args.mixed_precision), bool(args.xla)).devices if "all" in tokens else 1
+        device_counts = sorted({everything if t == "all" else int(t) for t in tokens})
+        # The most devices first: TensorFlow's logical CPU devices exist only if made before its runtime starts.
+        setup_accelerator(bool(args.mixed_precision), bool(args.xla), devices=device_counts[-1])
     time_heavy = args.heavy == "yes" or (args.heavy == "auto" and accel)
     backend = keras.backend.backend()
     import platform
@@ -258,23 +278,33 @@ def main(argv=None) -> int:
     header = (
         f"{'model':<22} {'input':>12} {'params':>9} {'paper':>8} {'MFLOP/jet':>10} "
         f"{'train img/s':>11} {'ms/100':>8} {'paper ms/100':>12}" + (f" {'XLA MFLOP':>10}" if args.xla_flops else "")
+        + (f" {'devices':>7}" if args.devices else "")
     )
     print(header)
     print("-" * len(header))
     rows = []
     rng = np.random.default_rng(0)
-    for label in labels:
+    for label, n_devices in ((label, n) for label in labels for n in device_counts):
         entry = ENTRIES[label]
         keras.backend.clear_session()
-        model = build(entry)
+        scope, batch_size = contextlib.nullcontext, args.batch_size
+        if n_devices is not None:  # data parallel over n_devices, batch size per device
+            from jettf.training.accelerate import setup_accelerator
+
+            scope = setup_accelerator(bool(args.mixed_precision), bool(args.xla), devices=n_devices).scope
+            batch_size = args.batch_size * n_devices
+        with scope():
+            model = build(entry)
         params = model.count_params()
         mflops = zoo.count_flops(model) / 1e6
         train, lat, xla_mf = None, None, None
         if not args.no_timing and (time_heavy or not entry.get("heavy")):
-            lat, xla_mf = latency_ms_per_100(model, entry, args.xla, args.latency_reps, rng, args.xla_flops)
-            train = train_throughput(
-                model, entry, args.batch_size, args.steps, args.xla, args.steps_per_execution, rng
-            )
+            if n_devices in (None, 1):
+                lat, xla_mf = latency_ms_per_100(model, entry, args.xla, args.latency_reps, rng, args.xla_flops)
+            with scope():
+                train = train_throughput(
+                    model, entry, batch_size, args.steps, args.xla, args.steps_per_execution, rng
+                )
         shape = "x".join(str(d) for d in entry["input_shape"])
         if entry.get("n_global"):
             shape += f"+{entry['n_global']}"
@@ -282,7 +312,7 @@ def main(argv=None) -> int:
             model=label, input=shape, params=params, paper_params=entry.get("paper_params"), mflops_per_jet=mflops,
             train_img_per_s=train, infer_ms_per_100=lat, paper_ms_per_100=entry.get("paper_ms"),
             xla_mflops_per_jet=xla_mf, backend=backend, accelerator=accel,
-            policy=keras.mixed_precision.global_policy().name, batch_size=args.batch_size,
+            policy=keras.mixed_precision.global_policy().name, batch_size=batch_size, devices=n_devices,
         )  # fmt: skip
         rows.append(row)
         line = (
@@ -292,6 +322,8 @@ def main(argv=None) -> int:
         )
         if args.xla_flops:
             line += f" {'-' if xla_mf is None else f'{xla_mf:.2f}':>10}"
+        if args.devices:
+            line += f" {n_devices:>7}"
         print(line, flush=True)
     if args.json:
         from jettf.utils import write_json

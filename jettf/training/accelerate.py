@@ -20,7 +20,15 @@ CPU devices must exist before the backend's runtime starts:
 before anything runs a TensorFlow op or a JAX computation; a program that already
 did must set the devices itself first (JAX: ``XLA_FLAGS=--xla_force_host_platform_device_count=N``
 in the environment; TensorFlow: ``tf.config.set_logical_device_configuration`` at start),
-otherwise this raises and says so.
+otherwise this raises and says so. In one process, go from fewer devices to more: on JAX,
+arrays made under ``DataParallel`` keep their sharding, and training on one device
+afterwards fails inside JAX.
+
+On TensorFlow each replica runs the model on its part of the batch, so batch
+normalization sees per-replica statistics and random layers (flips, dropout)
+draw per replica; on JAX ``DataParallel`` compiles one program over the global
+batch, so batch statistics and random draws are those of one device (random flips:
+``tests/test_distributed.py``).
 """
 
 from __future__ import annotations
@@ -140,8 +148,8 @@ def setup_accelerator(mixed_precision: Optional[bool] = None, jit_compile: Optio
 
         if on_gpu:
             names = [d.name for d in tf.config.list_logical_devices("GPU")[:n]]
-        else:
-            names = _tf_cpu_devices(n) if n > 1 else [tf.config.list_logical_devices("CPU")[0].name]
+        else:  # one CPU device named without starting the runtime (a later call may still ask for more)
+            names = _tf_cpu_devices(n) if n > 1 else ["/device:CPU:0"]
         if n > 1:
             strategy, distribution = tf.distribute.MirroredStrategy(devices=names), "MirroredStrategy"
     elif backend == "jax":
