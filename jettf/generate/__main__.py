@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
+from jettf.calo.cards import LEPTON_CARDS
 from jettf.detector.cards import CARDS as DETECTOR_CARDS
 from jettf.generate.production import generate_sample
 from jettf.generate.pythia import SHARD_JETS
@@ -28,8 +29,9 @@ def _main(argv) -> int:
         description="Generate a jet sample with Pythia 8 + FastJet in the public file layout "
         "(interrupt and rerun to resume).",
     )
-    parser.add_argument("sample", choices=sorted(SAMPLES), help="which public dataset to reproduce")
-    parser.add_argument("--n-jets", type=int, required=True, help="jets per class")
+    parser.add_argument("sample", choices=sorted(SAMPLES) + sorted(LEPTON_CARDS),
+                        help="which public dataset to reproduce, or 004's electrons / muons candidates")
+    parser.add_argument("--n-jets", type=int, required=True, help="jets (lepton candidates) per class")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--workers", type=int, default=1,
                         help=f"parallel processes (this machine has {os.cpu_count()} cores)")
@@ -47,12 +49,23 @@ def _main(argv) -> int:
     args = parser.parse_args(argv)
     if args.n_jets < 1 or args.workers < 1:
         parser.error("--n-jets and --workers must be >= 1")
+    if args.sample in LEPTON_CARDS and (args.classes or args.detector):
+        parser.error(f"{args.sample}: --classes and --detector are for jet samples (both classes are made, always "
+                     "through the atlas card)")
     try:
-        files = generate_sample(
-            args.sample, args.n_jets, args.out, seed=args.seed, workers=args.workers,
-            classes=args.classes, n_particles=args.n_particles, shard_jets=args.shard_jets, detector=args.detector,
-            pileup=args.pileup,
-        )
+        if args.sample in LEPTON_CARDS:  # 004's lepton candidates: jettf.generate.leptons
+            from jettf.generate.leptons import LEPTON_SHARD, generate_lepton_sample
+
+            shard = args.shard_jets if args.shard_jets != SHARD_JETS else LEPTON_SHARD
+            files = generate_lepton_sample(args.sample, args.n_jets, args.out, seed=args.seed,
+                                           workers=args.workers, shard=shard)
+        else:
+            files = generate_sample(
+                args.sample, args.n_jets, args.out, seed=args.seed, workers=args.workers,
+                classes=args.classes, n_particles=args.n_particles, shard_jets=args.shard_jets,
+                detector=args.detector,
+                pileup=args.pileup,
+            )
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; the finished shards are kept in {os.path.join(args.out, '.shards')}; "
               "run the same command again to resume", file=sys.stderr)

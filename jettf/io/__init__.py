@@ -5,6 +5,8 @@
 - EnergyFlow quark/gluon (``QG_jets*.npz``): :func:`read_quark_gluon`, :func:`write_quark_gluon`
 - 003's CMS E2E quark/gluon images (``quark-gluon_data-set_n139306.hdf5``, ``*.parquet``):
   :func:`read_cms_quark_gluon` (a :class:`CMSImages` of images, not a JetBatch), :func:`write_cms_quark_gluon`
+- 004's lepton candidates (``electrons.h5``, ``muons.h5``): :func:`read_electrons`, :func:`read_muons` (a
+  :class:`CaloSample` of calorimeter images, not a JetBatch), :func:`write_electrons`, :func:`write_muons`
 
 Readers return one :class:`~jettf.jets.JetBatch`, or with ``chunk_size`` a
 :class:`JetChunks` iterator of batches of bounded size. Files that break
@@ -29,6 +31,7 @@ from jettf.io.cms_quark_gluon import (
     CMS_CHANNELS, CMS_QUARK_GLUON_CLASSES, CMSImages, check_conventions, read_cms_quark_gluon, write_cms_quark_gluon,
 )
 from jettf.io.jetnet import JETNET_CLASSES, jetnet_filename, read_jetnet, write_jetnet
+from jettf.io.leptons import CaloSample, read_electrons, read_muons, write_electrons, write_muons
 from jettf.io.provenance import GENERATED_MARK, generated_settings
 from jettf.io.quark_gluon import QUARK_GLUON_CLASSES, read_quark_gluon, write_quark_gluon
 from jettf.io.top_tagging import TOP_TAGGING_CLASSES, TOP_TAGGING_COLUMNS, read_top_tagging, write_top_tagging
@@ -42,6 +45,11 @@ __all__ = [
     "write_top_tagging",
     "write_quark_gluon",
     "write_cms_quark_gluon",
+    "read_electrons",
+    "read_muons",
+    "write_electrons",
+    "write_muons",
+    "CaloSample",
     "CMSImages",
     "check_conventions",
     "CMS_QUARK_GLUON_CLASSES",
