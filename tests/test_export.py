@@ -603,3 +603,37 @@ def test_onnx_files_reproduce_the_keras_model_on_pythia_jets(run_dir, reference,
     plain = export_run(run_dir, out=tmp_path / "plain", log=lambda m: None)  # the default writes no ONNX
     assert not list(plain.glob("*.onnx")) and "onnx" not in json.loads(
         (plain / "assets" / "jettf_model.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["effnet_s", "lenet", "resnet15", "deeptop", "calo_cnn", "ensemble"])
+def test_every_image_model_of_the_zoo_converts_to_onnx(name, tmp_path):
+    """Each image architecture behind an ImagePreparation (standardize + crop) and flips: its inference graph, saved
+    as the export saves it, converts and runs in ONNX Runtime with Keras' probabilities to 1e-5."""
+    import tensorflow as tf
+
+    import jettf.models as zoo
+    from jettf.images import ImagePreparation, ImageSpec
+    from jettf.models.smoke import TINY
+    from jettf.serving.onnx import convert_signatures
+
+    tiny = TINY[name]
+    side, channels = tiny["input_shape"][0], tiny["input_shape"][2]
+    names = ("pt", "mass", "energy")[:channels] if channels <= 3 else None
+    spec = ImageSpec(npix=side + 4, extent=1.0, channels=names)
+    rng = np.random.default_rng(0)
+    prep = ImagePreparation(spec, standardize=True, pixel_mean=rng.random(spec.shape), crop=side,
+                            pixel_std=rng.random(spec.shape) + 0.1)
+    tagger = zoo.build(name, tiny["n_classes"], preparation=prep, flips="both", seed=0, **tiny["options"])
+    x = rng.exponential(1.0, (3, *spec.shape)).astype("float32")
+    expected = tagger.predict({"image": x}, verbose=0)
+    function = tf.function(lambda image: {"probabilities": tagger({"image": image}, training=False)},
+                           input_signature=[tf.TensorSpec([None, *spec.shape], tf.float32, name="image")])
+    module = tf.Module()
+    module.variables_ = tagger.variables
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": function.get_concrete_function()})
+    result = convert_signatures(tmp_path / "sm", ["serving_default"], tmp_path)["serving_default"]
+    assert "file" in result, result
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp_path / result["file"]), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["probabilities"], {"image": x})[0], expected, rtol=1e-5, atol=1e-5)

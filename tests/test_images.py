@@ -448,37 +448,30 @@ def test_compiled_pixel_index_equals_the_shared_definition(npix, extent):
     assert got[0].dtype == np.int32 and (got[0] < npix**2).sum() > 100
 
 
-def test_densify_in_tf_data_on_single_examples(jets):
-    """Per-example records of exactly `count` pixels, densified inside Dataset.map before batching."""
-    spec = ImageSpec(13, 0.4, ("pt", "mass"))
-    sparse = render(jets, spec, sparse=True)
-    records = [(sparse.index[i, :c], sparse.values[i, :c], c) for i, c in enumerate(sparse.count)]
+def _densify_per_example_in_tf_data(sparse, spec):
+    """Records of exactly ``count`` entries, densified one by one inside Dataset.map (the layer's densify)."""
+    records = [(sparse.index[i, :c], sparse.values[i, :c]) for i, c in enumerate(sparse.count)]
     ds = tf.data.Dataset.from_generator(
         lambda: iter(records),
-        output_signature=(
-            tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 2], tf.float32), tf.TensorSpec([], tf.int32)
-        ),
+        output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, spec.n_channels], tf.float32)),
     )
     layer = ImagePreparation(spec)
-    images = ds.map(lambda i, v, c: layer.densify(i[None], v[None])[0]).batch(64).get_single_element().numpy()
-    np.testing.assert_array_equal(images, render(jets, spec))
+    return ds.map(lambda i, v: layer.densify(i[None], v[None])[0]).batch(64).get_single_element().numpy()
+
+
+def test_densify_in_tf_data_on_single_examples(jets):
+    """Unique-pixel records (a spec with mass) densify per example to the dense render."""
+    spec = ImageSpec(13, 0.4, ("pt", "mass"))
+    np.testing.assert_array_equal(_densify_per_example_in_tf_data(render(jets, spec, sparse=True), spec),
+                                  render(jets, spec))
 
 
 def test_densify_in_tf_data_per_constituent_records(jets):
     """Records of the per-constituent layout (pixels repeat) densified per example inside Dataset.map."""
     spec = ImageSpec(6, 0.4, ("pt", "energy"))
-    sparse = render(jets, spec, sparse=True)
-    merged = render(jets, spec, sparse=True, merge=True)
+    sparse, merged = render(jets, spec, sparse=True), render(jets, spec, sparse=True, merge=True)
     assert sparse.count.sum() > merged.count.sum() + 100
-    records = [(sparse.index[i, :c], sparse.values[i, :c], c) for i, c in enumerate(sparse.count)]
-    ds = tf.data.Dataset.from_generator(
-        lambda: iter(records),
-        output_signature=(
-            tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, 2], tf.float32), tf.TensorSpec([], tf.int32)
-        ),
-    )
-    layer = ImagePreparation(spec)
-    images = ds.map(lambda i, v, c: layer.densify(i[None], v[None])[0]).batch(64).get_single_element().numpy()
+    images = _densify_per_example_in_tf_data(sparse, spec)
     assert_images_close(images, render(jets, spec, merge=True), rtol=1e-6)
     assert_images_close(images, densify(merged, 6), rtol=1e-6)
 

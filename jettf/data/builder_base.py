@@ -63,12 +63,19 @@ import tensorflow_datasets as tfds
 from jettf.data import records
 from jettf.data.records import RecordLayout
 
-__all__ = ["JetImageConfig", "JetImageBuilder", "ShardTask", "stratified_order", "METADATA_FORMAT"]
+__all__ = ["RELEASE_NOTES", "JetImageConfig", "JetImageBuilder", "ShardTask", "stratified_order", "METADATA_FORMAT"]
 
 log = logging.getLogger("jettf.data")
 
 #: Version of the metadata layout written by this module.
 METADATA_FORMAT = 1
+#: The record-format history every jettf builder shares (``VERSION`` / ``RELEASE_NOTES`` of the builders).
+RELEASE_NOTES = {
+    "1.0.0": "First release: sparse images, global features, constituents, stratified order.",
+    "2.0.0": "Global features exact on all constituents (002 preset); ImageSpec without crop (the crop is the "
+             "model's ImagePreparation); sparse images of additive channels store one entry per constituent "
+             "(repeated pixels add up when densified).",
+}
 #: Folder under the download directory that holds generated samples.
 GENERATED_DIR = "jettf_generated"
 

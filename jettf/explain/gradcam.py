@@ -31,6 +31,8 @@ from typing import Mapping, Optional, Sequence, Union
 import keras
 import numpy as np
 
+from jettf.models.layers import SeparableResize
+
 __all__ = ["grad_cam", "GradCAM", "find_conv_layers"]
 
 _CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
@@ -40,6 +42,7 @@ _NOT_FEATURE_MAPS = (
     keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.Dropout, keras.layers.SpatialDropout2D,
     keras.layers.GaussianNoise, keras.layers.GaussianDropout, keras.layers.ZeroPadding2D, keras.layers.Cropping2D,
     keras.layers.Resizing, keras.layers.Rescaling, keras.layers.UpSampling2D, keras.layers.Normalization,
+    SeparableResize,
 )
 _SUPPORTED_BACKENDS = ("tensorflow", "jax")
 

@@ -46,7 +46,7 @@ import keras
 
 from . import register
 from .heads import assemble, classifier_head, make_inputs
-from .layers import ImagenetPreprocess
+from .layers import ImagenetPreprocess, SeparableResize
 
 __all__ = ["build_ensemble", "BACKBONES", "IMAGENET_FILES"]
 
@@ -182,9 +182,7 @@ def build_ensemble(
         size = (h, w)
         if branch == "resnet50" and resnet50_input_size and (h, w) != (resnet50_input_size,) * 2:
             size = (int(resnet50_input_size),) * 2
-            y = keras.layers.Resizing(
-                *size, interpolation=resize_interpolation, antialias=True, name="resnet50_resize"
-            )(y)
+            y = SeparableResize(*size, interpolation=resize_interpolation, antialias=True, name="resnet50_resize")(y)
         y = ImagenetPreprocess(mode, scale=image_scale, name=f"{branch}_preprocess")(y)
         backbone = getattr(keras.applications, cls_name)(
             include_top=False, weights=resolved[branch], input_shape=(*size, 3), pooling="avg", name=branch

@@ -18,6 +18,7 @@ __all__ = [
     "ImagenetPreprocess",
     "ConstituentFeatures",
     "WeightedSum",
+    "SeparableResize",
     "PFN_FEATURES",
     "PFN_FEATURE_SCALING",
     "EFN_FEATURES",
@@ -133,6 +134,46 @@ def _wrap_phi(x):
     two_pi = ops.cast(2.0 * math.pi, x.dtype)
     pi = ops.cast(math.pi, x.dtype)
     return ops.mod(x + pi, two_pi) - pi
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SeparableResize(keras.layers.Layer):
+    """``keras.layers.Resizing`` (any interpolation, antialiasing included) as two matrix products.
+
+    Image resizing is separable and linear, so it equals ``A @ x @ B^T`` per channel, with ``A`` the resize of
+    the identity along the height and ``B`` along the width, computed once by ``keras.ops.image.resize`` itself:
+    the same numbers as ``Resizing`` (to float rounding), in a form every exporter can express (ONNX has no
+    antialiased resize; TensorFlow's ``ScaleAndTranslate`` op does not convert).
+    """
+
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear", antialias: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width = int(height), int(width)
+        self.interpolation, self.antialias = interpolation, bool(antialias)
+
+    def _matrix(self, size_in: int, size_out: int):
+        """``[size_out, size_in]``: the resize of each unit impulse along one axis."""
+        impulses = ops.reshape(ops.eye(size_in, dtype="float32"), (size_in, size_in, 1, 1))
+        resized = ops.image.resize(impulses, (size_out, 1), interpolation=self.interpolation,
+                                   antialias=self.antialias, data_format="channels_last")
+        return ops.transpose(ops.reshape(resized, (size_in, size_out)))
+
+    def build(self, input_shape):
+        self.rows = self._matrix(int(input_shape[1]), self.height)
+        self.columns = self._matrix(int(input_shape[2]), self.width)
+        self.built = True
+
+    def call(self, x):
+        return ops.einsum("hp,bpqc,wq->bhwc", ops.cast(self.rows, x.dtype), x, ops.cast(self.columns, x.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(height=self.height, width=self.width, interpolation=self.interpolation,
+                      antialias=self.antialias)
+        return config
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

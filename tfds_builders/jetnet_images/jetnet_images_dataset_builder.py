@@ -8,7 +8,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 from jettf.data import sources
-from jettf.data.builder_base import JetImageBuilder, JetImageConfig
+from jettf.data.builder_base import RELEASE_NOTES, JetImageBuilder, JetImageConfig
 from jettf.features import FeatureSpec
 from jettf.images import ImageSpec
 
@@ -33,12 +33,7 @@ class Builder(JetImageBuilder):
     """JetNet (30 particles): one file per class, 80/20 stratified train/test split (000)."""
 
     VERSION = tfds.core.Version("2.0.0")
-    RELEASE_NOTES = {
-        "1.0.0": "First release: sparse images, global features, constituents, stratified order.",
-        "2.0.0": "Global features exact on all constituents (002 preset); ImageSpec without crop (the crop is the "
-                 "model's ImagePreparation); sparse images of additive channels store one entry per constituent "
-                 "(repeated pixels add up when densified).",
-    }
+    RELEASE_NOTES = RELEASE_NOTES
     BUILDER_CONFIGS = [
         _config("default", "299x299 pT_rel images over [-0.4, 0.4]^2, 170k jets per class (000)", _ENSEMBLE, 170_000),
         _config("pt_128", "128x128 pT_rel images over [-0.4, 0.4]^2, 170k jets per class",

@@ -8,7 +8,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 from jettf.data import sources
-from jettf.data.builder_base import JetImageBuilder, JetImageConfig
+from jettf.data.builder_base import RELEASE_NOTES, JetImageBuilder, JetImageConfig
 from jettf.features import FeatureSpec
 from jettf.images import ImageSpec
 
@@ -34,12 +34,7 @@ class Builder(JetImageBuilder):
     """Quark/gluon: 2M jets in 20 files, split 1.6M/200k/200k per class in file order."""
 
     VERSION = tfds.core.Version("2.0.0")
-    RELEASE_NOTES = {
-        "1.0.0": "First release: sparse images, global features, constituents with PDG ids.",
-        "2.0.0": "Global features exact on all constituents (002 preset); ImageSpec without crop (the crop is the "
-                 "model's ImagePreparation); sparse images of additive channels store one entry per constituent "
-                 "(repeated pixels add up when densified).",
-    }
+    RELEASE_NOTES = RELEASE_NOTES
     BUILDER_CONFIGS = [
         _config("pt_33", "33x33 pt images (L1-normalized) around the pt centroid", _PT),
         _config("cnm_33", "33x33 images of charged pt, neutral pt and charged multiplicity", _COLOR),

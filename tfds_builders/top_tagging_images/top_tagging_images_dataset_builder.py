@@ -7,7 +7,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 from jettf.data import sources
-from jettf.data.builder_base import JetImageBuilder, JetImageConfig
+from jettf.data.builder_base import RELEASE_NOTES, JetImageBuilder, JetImageConfig
 from jettf.features import FeatureSpec
 from jettf.images import ImageSpec
 
@@ -28,12 +28,7 @@ class Builder(JetImageBuilder):
     """Top tagging: the public train/val/test files are the train/validation/test splits."""
 
     VERSION = tfds.core.Version("2.0.0")
-    RELEASE_NOTES = {
-        "1.0.0": "First release: sparse images, global features, constituents, stratified order.",
-        "2.0.0": "Global features exact on all constituents (002 preset); ImageSpec without crop (the crop is the "
-                 "model's ImagePreparation); sparse images of additive channels store one entry per constituent "
-                 "(repeated pixels add up when densified).",
-    }
+    RELEASE_NOTES = RELEASE_NOTES
     BUILDER_CONFIGS = [
         _config("effnet_s_35", "35x35 (pt, mass, energy) images centred on the hardest constituent, crop 28 (002)", 35),
         _config("effnet_s_40", "40x40 (pt, mass, energy) images centred on the hardest constituent, crop 32 (002)", 40),
