@@ -21,7 +21,7 @@ from jettf.models import layers as zl
 from jettf.models import smoke
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_MODELS = ["calo_cnn", "deeptop", "effnet_s", "efn", "ensemble", "lenet", "pfn", "resnet15"]
+ALL_MODELS = ["calo_cnn", "deeptop", "dense", "effnet_s", "efn", "ensemble", "lenet", "pfn", "resnet15"]
 JAX_TIMEOUT_S = 900
 
 # 002 Table 2 (images only, 2 classes) and Keras' EfficientNet builder with the same settings (ANCHORS.md).

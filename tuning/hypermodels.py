@@ -13,9 +13,9 @@ through :func:`jettf.training.trainer.fit_validate`, so the tuned settings are a
     {'model': 'calo_cnn', 'learning_rate': 0.0001, 'model_options': {'conv_blocks': 3, ...}}
 
 Shipped (``--hypermodel NAME``): ``effnet_s`` (002), ``ensemble`` (000), ``lenet`` (002's benchmark),
-``calo_cnn`` (004). Your own: a function ``build(hp) -> dict`` or a :class:`JetHyperModel` subclass in
-a module or file, given as ``--hypermodel MODULE:NAME`` or ``--hypermodel path/to/file.py:NAME``
-(see ``tuning/README.md``).
+``calo_cnn`` (004); :class:`Dense` (004 Table 3.4) is searched by ``python -m jettf.calo ... --tune N``.
+Your own: a function ``build(hp) -> dict`` or a :class:`JetHyperModel` subclass in a module or file, given
+as ``--hypermodel MODULE:NAME`` or ``--hypermodel path/to/file.py:NAME`` (see ``tuning/README.md``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Optional
 
 import keras_tuner as kt
 
-__all__ = ["JetHyperModel", "EffNetS", "Ensemble", "LeNet", "CaloCNN", "HYPERMODELS", "get_hypermodel",
+__all__ = ["JetHyperModel", "EffNetS", "Ensemble", "LeNet", "CaloCNN", "Dense", "HYPERMODELS", "get_hypermodel",
            "trial_config", "plain"]
 
 
@@ -146,8 +146,7 @@ class CaloCNN(JetHyperModel):
     The ranges are those of the thesis' Bayesian search for convolutional networks (Table 3.3, 150
     iterations with Sherpa), kept in one place: :data:`jettf.models.calo_cnn.SEARCH_SPACE`. Learning
     rates are sampled on a log scale. Defaults are the best ECAL network of Table 3.5 (3 blocks of 117
-    filters, 2 dense layers of 160 units, learning rate 1e-4, no dropout). Table 3.4 (fully connected
-    networks on high-level features only) has no counterpart here: every jettf model reads an image.
+    filters, 2 dense layers of 160 units, learning rate 1e-4, no dropout). Table 3.4 is :class:`Dense`.
     """
 
     dataset = "top_tagging_images"
@@ -164,6 +163,28 @@ class CaloCNN(JetHyperModel):
         learning_rate = hp.Float("learning_rate", *table_3_3["learning_rate"], sampling="log", default=1e-4)
         options["dropout"] = hp.Float("dropout", *table_3_3["dropout"], default=0.0)
         return {"model": "calo_cnn", "learning_rate": learning_rate, "model_options": options}
+
+
+class Dense(JetHyperModel):
+    """Fully connected network on high-level features of 004 (Collado thesis, Tables 3.4 and A.2).
+
+    The ranges are those of the thesis' Bayesian search for fully connected networks (Table 3.4), kept in
+    one place: :data:`jettf.models.dense.SEARCH_SPACE`; learning rates on a log scale. Defaults are the best
+    HL network of Table 3.5 (5 layers of 149 units, learning rate 1e-3, dropout 0.0019). The network reads
+    only global features, so it is searched by ``python -m jettf.calo ... --tune N`` on the expert features
+    and isolation cones of 004's lepton samples (the trainer's datasets are images).
+    """
+
+    def build(self, hp) -> dict:
+        from jettf.models.dense import SEARCH_SPACE as table_3_4
+
+        options = {
+            "dense_layers": hp.Int("dense_layers", *table_3_4["dense_layers"], default=5),
+            "units": hp.Int("units", *table_3_4["units"], default=149),
+            "dropout": hp.Float("dropout", *table_3_4["dropout"], default=0.0019),
+        }
+        learning_rate = hp.Float("learning_rate", *table_3_4["learning_rate"], sampling="log", default=1e-3)
+        return {"model": "dense", "learning_rate": learning_rate, "model_options": options}
 
 
 #: ``--hypermodel NAME`` -> class.

@@ -2,7 +2,7 @@
 
     >>> import jettf.models as zoo
     >>> zoo.available()
-    ['calo_cnn', 'deeptop', 'effnet_s', 'efn', 'ensemble', 'lenet', 'pfn', 'resnet15']
+    ['calo_cnn', 'deeptop', 'dense', 'effnet_s', 'efn', 'ensemble', 'lenet', 'pfn', 'resnet15']
     >>> model = zoo.build("effnet_s", 2, input_shape=(28, 28, 3), preset="S0", class_names=["qcd", "top"])
     >>> zoo.model_class_names(model)
     ['qcd', 'top']
@@ -72,12 +72,14 @@ class ModelInfo:
 
     name: str
     builder: Callable[..., keras.Model]
-    input_kind: str  # "image" or "constituents"
+    input_kind: str  # "image", "constituents" or "features" (global_features only)
     paper: str  # where the architecture comes from
     description: str
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
+#: What a model reads: an image, constituents, or only ``global_features`` (``dense``).
+INPUT_KINDS = ("image", "constituents", "features")
 
 #: Random flips (002 section 2.2: along eta, phi or both, each axis independently with probability 1/2).
 FLIP_MODES = {None: (), "none": (), "eta": ("eta",), "phi": ("phi",), "both": ("eta", "phi")}
@@ -89,8 +91,8 @@ def register(name: str, builder: Callable[..., keras.Model], *, input_kind="imag
     """Add a builder ``builder(n_classes, input_shape, n_global_features, *, class_names, metadata, **options)``."""
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is already registered")
-    if input_kind not in ("image", "constituents"):
-        raise ValueError(f"register({name!r}): input_kind={input_kind!r}; expected 'image' or 'constituents'")
+    if input_kind not in INPUT_KINDS:
+        raise ValueError(f"register({name!r}): input_kind={input_kind!r}; expected one of {INPUT_KINDS}")
     _REGISTRY[name] = ModelInfo(name, builder, input_kind, paper, description)
     return builder
 
@@ -131,7 +133,7 @@ def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 
     if flips not in FLIP_MODES:
         raise ValueError(f"flips={flips!r}: expected one of {[m for m in FLIP_MODES if m]} or None")
     if (preparation is not None or FLIP_MODES[flips]) and spec.input_kind != "image":
-        raise ValueError(f"model {name!r} takes constituents; preparation= and flips= are for image models")
+        raise ValueError(f"model {name!r} takes {spec.input_kind}; preparation= and flips= are for image models")
     if preparation is not None:
         prepared = tuple(preparation.output_image_shape)
         if input_shape is not None and tuple(input_shape) != prepared:
@@ -177,7 +179,8 @@ def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 
     )
     # Record the resolved input shape (defaults depend on options, e.g. effnet_s presets).
     head = model.get_layer(OUTPUT_NAME)
-    head.metadata["input_shape"] = [d for d in model.input[spec.input_kind].shape[1:]]
+    key = "global_features" if spec.input_kind == "features" else spec.input_kind
+    head.metadata["input_shape"] = [d for d in model.input[key].shape[1:]]
     if preparation is None and not FLIP_MODES[flips]:
         return model
     return _tagger(model, preparation, FLIP_MODES[flips], int(n_global_features), seed)
@@ -271,4 +274,4 @@ def adapt_normalization(model: keras.Model, global_features=None, image=None) ->
 from .flops import count_flops  # noqa: E402
 
 # Architectures register themselves on import.
-from . import calo_cnn, deeptop, effnet_s, ensemble, lenet, particle_flow, resnet15  # noqa: E402,F401,I001
+from . import calo_cnn, deeptop, dense, effnet_s, ensemble, lenet, particle_flow, resnet15  # noqa: E402,F401,I001

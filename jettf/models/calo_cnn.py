@@ -9,9 +9,14 @@ tuning module:
 
 ``SEARCH_SPACE`` holds them; values outside are allowed (the muon network of App. A.1.1 uses 4 dense layers).
 Defaults are the best ECAL network of Table 3.5 (3 blocks of 117 filters, 2 dense layers of 160, no dropout);
-the muon-image best is ``conv_blocks=3, filters=56, dense_layers=4, units=178, dropout=0.2062``.
-The thesis fuses a second, coarser HCAL image through its own tower; here one ``image`` input carries all
-channels at one granularity (resample HCAL onto the ECAL grid as an extra channel).
+``BEST`` holds Table 3.5's networks and the muon-image best of App. A.1.1.
+
+Images of different granularity (004 Fig. 3.8: the 31 x 31 ECAL and the 8 x 8 HCAL image) each get their own
+tower of conv blocks: ``extra_images={"hcal": (8, 8, 1)}`` adds an input named ``"hcal"`` next to ``"image"``,
+with as many blocks as its side allows (8 -> 4 -> 2 -> 1: at most 3); the flattened towers are concatenated
+(with the standardized global features) before the dense layers. Nothing is resampled. ``standardize=True``
+puts an adaptable per-channel ``Normalization`` in front of each image (``"image_norm"``, ``"<name>_norm"``;
+004 App. A.1.1: images "preprocessed to have zero mean and unit standard deviation").
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import keras
 from . import register
 from .heads import assemble, classifier_head, make_inputs
 
-__all__ = ["build_calo_cnn", "SEARCH_SPACE"]
+__all__ = ["build_calo_cnn", "SEARCH_SPACE", "BEST"]
 
 #: 004 Table 3.3: hyperparameter ranges of the Bayesian search for convolutional networks.
 SEARCH_SPACE = {
@@ -33,6 +38,15 @@ SEARCH_SPACE = {
     "units": (1, 200),
     "dropout": (0.0, 0.5),
     "learning_rate": (1e-4, 1e-2),
+}
+
+#: 004 Table 3.5 (best networks of the Bayesian search, electrons) and App. A.1.1 (muon images): build options
+#: and learning rate.
+BEST = {
+    "ecal": dict(conv_blocks=3, filters=117, dense_layers=2, units=160, dropout=0.0, learning_rate=1e-4),
+    "hcal": dict(conv_blocks=2, filters=27, dense_layers=2, units=84, dropout=0.5, learning_rate=1e-2),
+    "ecal_hcal": dict(conv_blocks=3, filters=47, dense_layers=2, units=146, dropout=0.0, learning_rate=1e-4),
+    "muon_image": dict(conv_blocks=3, filters=56, dense_layers=4, units=178, dropout=0.2062, learning_rate=2e-4),
 }
 
 
@@ -49,6 +63,8 @@ def build_calo_cnn(
     units: int | Sequence[int] = 160,
     dropout: float = 0.0,
     kernel_initializer: str = "orthogonal",
+    extra_images: dict | None = None,
+    standardize: bool = False,
     global_mean=None,
     global_std=None,
     class_names=None,
@@ -59,7 +75,8 @@ def build_calo_cnn(
 
     Options: ``conv_blocks``, ``filters`` (one int for all blocks or one per block), ``convs_per_block`` (2),
     ``kernel_size`` (3), ``dense_layers``, ``units`` (int or one per layer), ``dropout``,
-    ``kernel_initializer`` ('orthogonal').
+    ``kernel_initializer`` ('orthogonal'), ``extra_images`` ({input name: (H, W, C)}, each its own conv tower),
+    ``standardize`` (adaptable per-channel standardization of every image input).
     """
     if input_shape is None:
         input_shape = (32, 32, 1)
@@ -79,21 +96,34 @@ def build_calo_cnn(
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"calo_cnn: dropout={dropout}; expected in [0, 1)")
     inputs = make_inputs(input_shape, n_global_features, kind="image")
-    x = inputs["image"]
-    for b, f in enumerate(filters, start=1):
-        for c in range(1, int(convs_per_block) + 1):
-            x = keras.layers.Conv2D(
-                f,
-                kernel_size,
-                padding="same",
-                activation="relu",
-                kernel_initializer=kernel_initializer,
-                name=f"block{b}_conv{c}",
-            )(x)
-        x = keras.layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
+    towers = {"image": (inputs["image"], conv_blocks, "")}
+    for name, shape in (extra_images or {}).items():
+        shape = tuple(int(d) for d in shape)
+        if name in inputs or len(shape) != 3:
+            raise ValueError(f"calo_cnn: extra_images[{name!r}] = {shape}; expected a new input name and (H, W, C)")
+        inputs[name] = keras.Input(shape=shape, name=name, dtype="float32")
+        blocks = min(conv_blocks, max(int(min(shape[:2])).bit_length() - 1, 0))
+        if blocks < 1:
+            raise ValueError(f"calo_cnn: extra_images[{name!r}] = {shape} is too small for one 2x2 pooling")
+        towers[name] = (inputs[name], blocks, f"{name}_")
+    flat = []
+    for name, (x, blocks, prefix) in towers.items():
+        if standardize:
+            x = keras.layers.Normalization(axis=-1, name=f"{name}_norm", dtype="float32")(x)
+        for b, f in enumerate(filters[:blocks], start=1):
+            for c in range(1, int(convs_per_block) + 1):
+                x = keras.layers.Conv2D(
+                    f,
+                    kernel_size,
+                    padding="same",
+                    activation="relu",
+                    kernel_initializer=kernel_initializer,
+                    name=f"{prefix}block{b}_conv{c}",
+                )(x)
+            x = keras.layers.MaxPooling2D(2, name=f"{prefix}block{b}_pool")(x)
+        flat.append(keras.layers.Flatten(name=f"{prefix}flatten")(x))
     probs = classifier_head(
-        x,
+        flat,
         inputs,
         n_classes,
         mlp_units=units,

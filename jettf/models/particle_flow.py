@@ -14,6 +14,9 @@ Phi is a stack of Dense layers applied per particle (Dense acts on the last axis
 MLP head, which also takes the standardized global features when ``n_global_features > 0``. Defaults follow
 energyflow's: Phi sizes (100, 100, 256) (latent dimension 256), F sizes (100, 100, 100), ReLU, Glorot-normal
 (004 App. A.1.2 uses 3 + 3 layers of 100 for its PFN).
+
+``center="origin"`` takes the angles as given instead of from the centroid (``cell_sets.CentredCellFeatures``):
+for objects whose position is the origin of the inputs, e.g. 004's calorimeter cells around a muon.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import keras
 
 from . import register
 from .heads import assemble, classifier_head, make_inputs
+from .cell_sets import CentredCellFeatures
 from .layers import ConstituentFeatures, WeightedSum
 
 __all__ = ["build_pfn", "build_efn"]
@@ -40,6 +44,7 @@ def _deep_sets(
     activation: str,
     f_dropout: float,
     kernel_initializer: str,
+    center: str,
     global_mean,
     global_std,
     class_names,
@@ -49,7 +54,10 @@ def _deep_sets(
     if input_shape is None:
         input_shape = (None, 4)
     inputs = make_inputs(input_shape, n_global_features, kind="constituents")
-    weights, x = ConstituentFeatures(mode, name=f"{mode}_inputs")(inputs["constituents"])
+    if center not in ("centroid", "origin"):
+        raise ValueError(f"{mode}: center={center!r}; expected 'centroid' (jets) or 'origin' (angles as given)")
+    features = ConstituentFeatures if center == "centroid" else CentredCellFeatures
+    weights, x = features(mode, name=f"{mode}_inputs")(inputs["constituents"])
     for i, u in enumerate(phi_sizes, start=1):
         x = keras.layers.Dense(int(u), activation=activation, kernel_initializer=kernel_initializer, name=f"phi_{i}")(x)
     latent = WeightedSum(name="masked_sum" if mode == "pfn" else "energy_weighted_sum")([x, weights])
@@ -80,6 +88,7 @@ def build_pfn(
     activation: str = "relu",
     f_dropout: float = 0.0,
     kernel_initializer: str = "glorot_normal",
+    center: str = "centroid",
     global_mean=None,
     global_std=None,
     class_names=None,
@@ -87,10 +96,11 @@ def build_pfn(
     name: str | None = None,
 ) -> keras.Model:
     """Particle Flow Network on ``constituents`` (default input (None, 4)). Options: ``phi_sizes``,
-    ``f_sizes``, ``activation``, ``f_dropout`` (after each F layer), ``kernel_initializer``."""
+    ``f_sizes``, ``activation``, ``f_dropout`` (after each F layer), ``kernel_initializer``, ``center``
+    (``"centroid"``: angles from the pT-weighted centroid; ``"origin"``: as given)."""
     return _deep_sets(
         "pfn", n_classes, input_shape, n_global_features, phi_sizes=phi_sizes, f_sizes=f_sizes,
-        activation=activation, f_dropout=f_dropout, kernel_initializer=kernel_initializer,
+        activation=activation, f_dropout=f_dropout, kernel_initializer=kernel_initializer, center=center,
         global_mean=global_mean, global_std=global_std, class_names=class_names, metadata=metadata, name=name,
     )  # fmt: skip
 
@@ -105,6 +115,7 @@ def build_efn(
     activation: str = "relu",
     f_dropout: float = 0.0,
     kernel_initializer: str = "glorot_normal",
+    center: str = "centroid",
     global_mean=None,
     global_std=None,
     class_names=None,
@@ -114,7 +125,7 @@ def build_efn(
     """Energy Flow Network on ``constituents`` (default input (None, 4)); same options as ``build_pfn``."""
     return _deep_sets(
         "efn", n_classes, input_shape, n_global_features, phi_sizes=phi_sizes, f_sizes=f_sizes,
-        activation=activation, f_dropout=f_dropout, kernel_initializer=kernel_initializer,
+        activation=activation, f_dropout=f_dropout, kernel_initializer=kernel_initializer, center=center,
         global_mean=global_mean, global_std=global_std, class_names=class_names, metadata=metadata, name=name,
     )  # fmt: skip
 

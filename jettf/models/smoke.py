@@ -35,6 +35,7 @@ TINY = {
         input_shape=(16, 16, 2),
         options=dict(conv_blocks=2, filters=8, dense_layers=1, units=16, dropout=0.1),
     ),
+    "dense": dict(n_classes=2, input_shape=None, options=dict(dense_layers=2, units=8, dropout=0.1)),
     "pfn": dict(n_classes=2, input_shape=(12, 4), options=dict(phi_sizes=(16, 16), f_sizes=(16,))),
     "efn": dict(n_classes=2, input_shape=(12, 4), options=dict(phi_sizes=(16, 16), f_sizes=(16,))),
 }
@@ -62,6 +63,8 @@ def tiny_inputs(name: str, n: int, seed: int = 0, model_input_kind=None) -> dict
     kind = model_input_kind or info(name).input_kind
     if kind == "constituents":
         x = {"constituents": random_constituents(n, cfg["input_shape"][0], rng)}
+    elif kind == "features":
+        x = {}
     else:
         x = {"image": rng.random((n, *cfg["input_shape"]), dtype="float32")}
     x["global_features"] = rng.normal(size=(n, N_GLOBAL)).astype("float32")
