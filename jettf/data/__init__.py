@@ -64,6 +64,8 @@ Builders (``import tfds_builders``), ``NAME/CONFIG``:
 - ``jetnet_images``: ``default`` (299x299 pT_rel, 170k jets/class, 000), ``pt_128``, ``pt_64``, ``quick`` (32x32, 1000/class).
 - ``top_tagging_images``: ``effnet_s_35`` (35x35x3; 002 crops to 28), ``effnet_s_40`` (40x40x3; 002 crops to 32; default), ``quick`` (40x40x3, 300/class).
 - ``quark_gluon_images``: ``pt_33`` (default), ``cnm_33`` (charged pt, neutral pt, charged multiplicity), ``quick`` (300/class).
+- ``cms_quark_gluon_images``: ``jet`` (003's 125x125 tracks/ECAL/HCAL views, default), ``gen`` (generator-level EM/Had
+  views of generated files), ``quick`` (150/class): pre-rendered images stored as read (``records.ImageRows``).
 """
 
 from jettf.data.building import build, full_name
