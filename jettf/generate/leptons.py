@@ -372,7 +372,8 @@ def generate_lepton_sample(sample: str, n: int, out_dir: PathLike, seed: int = 0
     fields = _FIELDS[sample]
     per_class = {label: {k: np.concatenate([s[k] for s in shards[label]]) for k in fields} for label in (0, 1)}
     arrays = {k: np.concatenate([per_class[0][k], per_class[1][k]]) for k in fields}
-    arrays["y"] = np.concatenate([np.zeros(len(per_class[0]["pt"]), np.int8), np.ones(len(per_class[1]["pt"]), np.int8)])
+    counts = [len(per_class[label]["pt"]) for label in (0, 1)]
+    arrays["y"] = np.concatenate([np.zeros(counts[0], np.int8), np.ones(counts[1], np.int8)])
     # 004: electrons: background reweighted to the signal pt; muons: signal reweighted to the background pt.
     weight = np.ones(len(arrays["y"]))
     moved = 0 if sample == "electrons" else 1

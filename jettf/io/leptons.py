@@ -144,7 +144,8 @@ def _check_values(path: Path, kind: str, arrays: Dict[str, np.ndarray], first_ro
 
 
 def _read(path: PathLike, kind: str, start: int, max_rows: Optional[int], chunk_size: Optional[int]):
-    path = require_file(path, f"an HDF5 file of {kind} candidates ({ELECTRONS_FILE if kind == 'electrons' else MUONS_FILE})")
+    name = ELECTRONS_FILE if kind == "electrons" else MUONS_FILE
+    path = require_file(path, f"an HDF5 file of {kind} candidates ({name})")
     with file_errors(path, "the HDF5 file"), h5py.File(path, "r") as f:
         n = _check_layout(path, f, kind)
     if start < 0 or start > n:
