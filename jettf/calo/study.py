@@ -28,7 +28,8 @@ Choices (004 leaves them open or its sizes do not fit 2 CPU cores; each is recor
   image network (electrons: ECAL+HCAL CNN; muons: the PFN, as 004), from the seven features (and + mass) /
   the greedy cones + sum pT, over EFPs of the ECAL and HCAL pixels separately (electrons) or of the image
   pixels around the muon (muons), on the grid ``efp`` (004: degree <= 7, beta in {1/2, 1, 2}, kappa in
-  {-1, 0, 1, 2}; the benchmark states the grid it could afford).
+  {-1, 0, 1, 2}; the benchmark states the grid it could afford; ``efp_max_cells`` limits the pixels to the
+  hardest ones, for the muon images' ~450 pile-up pixels).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class StudyConfig:
     efp_kappas: Sequence[float] = (-1.0, 0.0, 1.0, 2.0)
     efp_betas: Sequence[float] = (0.5, 1.0, 2.0)
     efp_prime_only: bool = False
+    efp_max_cells: Optional[int] = None  # EFPs of the hardest pixels only (muon images hold ~450 with pile-up)
     search_steps: int = 3
     tune: int = 0  # keras-tuner Bayesian trials for the dense HL network (004 Table 3.4); 0: none
     verbose: bool = True
@@ -182,14 +184,15 @@ def pixel_cells(image, eta_centre=None, extent=(0.45, 0.45), max_cells: Optional
     return cells
 
 
-def _cells_batch(image, deta: float, dphi: float, offset=None):
+def _cells_batch(image, deta: float, dphi: float, offset=None, max_cells: Optional[int] = None):
     """A JetBatch of the non-zero pixels of ``[N, H, W]`` (pt = E_T, eta / phi relative to the image centre,
-    jet axis at 0) for :func:`jettf.explain.efp_observables`; ``offset`` ``[N, 2]`` shifts the pixel grid."""
+    jet axis at 0) for :func:`jettf.explain.efp_observables`; ``offset`` ``[N, 2]`` shifts the pixel grid;
+    ``max_cells`` keeps the hardest pixels only."""
     from jettf.jets import JetBatch
 
     image = np.asarray(image, np.float64)
     n, h, w = image.shape
-    cells = pixel_cells(image, extent=(h * deta / 2, w * dphi / 2))
+    cells = pixel_cells(image, extent=(h * deta / 2, w * dphi / 2), max_cells=max_cells)
     eta, phi = cells[..., 1].astype(np.float64), cells[..., 2].astype(np.float64)
     if offset is not None:
         real = cells[..., 0] > 0
@@ -442,7 +445,8 @@ def _search(config: StudyConfig, sample, data, y, test, scores, guide_key: str, 
                                             for i in obs.info)))
     else:
         width = 2 * MUONS.cone / MUONS.pixels
-        obs = efp_observables(_cells_batch(sample["image_et"][test], width, width), grid)
+        obs = efp_observables(_cells_batch(sample["image_et"][test], width, width, max_cells=config.efp_max_cells),
+                              grid)
         blocks.append(obs)
     candidates = Observables.concatenate(blocks)
     seconds = round(time.perf_counter() - t0, 1)
