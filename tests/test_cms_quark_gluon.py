@@ -107,6 +107,16 @@ def test_reader_errors_name_file_row_field(tmp_path):
         f["X_jets"] = x
     with pytest.raises(FileFormatError, match=r"missing\.hdf5: dataset\(s\) \['y', 'pt', 'm0'\] missing"):
         read_cms_quark_gluon(tmp_path / "missing.hdf5")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [np.moveaxis(x[i], -1, 0).tolist() for i in range(2)]
+    rows[1][2] = rows[1][2][:124]  # the HCAL plane of row 1 lacks a line
+    pq.write_table(pa.table({"X_jets": rows, "y": [0.0, 1.0], "pt": [90.0, 95.0], "m0": [9.0, 8.0]}),
+                   tmp_path / "ragged.parquet")
+    with pytest.raises(FileFormatError, match=r"ragged\.parquet: column 'X_jets' has lists of length \[124, 125\] at "
+                                              r"nesting level 2; expected shape \[3, 125, 125\]"):
+        read_cms_quark_gluon(tmp_path / "ragged.parquet", check=False)
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no CMS E2E files"):
         read_cms_quark_gluon(tmp_path / "empty")
