@@ -9,7 +9,7 @@ sizes and the tables (markdown); the run directories hold report.md and metrics.
 
 Sizes (chosen to run on 2 shared CPU cores well under an hour per study, generation included):
 electrons 3000 candidates per class, EFPs of degree <= 5 at 004's kappas and betas on the ECAL and HCAL pixels;
-muons 4000 per class, EFPs near 004 section 4.5.2 (kappa 1, beta 1 and 2, at most 3 nodes, degree <= 5: the
+muons 12000 per class (PFN / EFN on the 384 hardest pixels), EFPs near 004 section 4.5.2 (kappa 1, beta 1 and 2, at most 3 nodes, degree <= 5: the
 triangle and theta_ab^2 theta_bc^3 004 picks are in the set) on the 128 hardest pixels.
 """
 
@@ -22,7 +22,7 @@ import time
 
 SETTINGS = {
     "electrons": dict(n=3000, efp_dmax=5, efp_kappas=(-1.0, 0.0, 1.0, 2.0), efp_betas=(0.5, 1.0, 2.0)),
-    "muons": dict(n=4000, efp_dmax=5, efp_nmax=3, efp_kappas=(1.0,), efp_betas=(1.0, 2.0), efp_max_cells=128),
+    "muons": dict(n=12000, efp_dmax=5, efp_nmax=3, efp_kappas=(1.0,), efp_betas=(1.0, 2.0), efp_max_cells=128),
 }
 
 

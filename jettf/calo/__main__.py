@@ -47,6 +47,8 @@ def _main(argv) -> int:
     p.add_argument("--efp-betas", type=float, nargs="+", default=list(defaults.efp_betas))
     p.add_argument("--efp-prime-only", action="store_true", help="connected EFP graphs only")
     p.add_argument("--efp-max-cells", type=int, default=None, help="EFPs of the hardest N pixels only")
+    p.add_argument("--max-cells", type=int, default=defaults.max_cells,
+                   help=f"PFN/EFN inputs: the hardest N pixels (default {defaults.max_cells}; 0: all)")
     p.add_argument("--search-steps", type=int, default=defaults.search_steps)
     p.add_argument("--tune", type=int, default=0,
                    help="keras-tuner Bayesian trials of the dense network over 004 Table 3.4 (0: none)")
@@ -58,7 +60,7 @@ def _main(argv) -> int:
         workers=args.workers, profile=args.profile, epochs=args.epochs, patience=args.patience, n_boot=args.n_boot,
         networks=args.networks, search=not args.no_search, efp_dmax=args.efp_dmax, efp_nmax=args.efp_nmax,
         efp_kappas=tuple(args.efp_kappas), efp_betas=tuple(args.efp_betas), efp_prime_only=args.efp_prime_only,
-        efp_max_cells=args.efp_max_cells, search_steps=args.search_steps, tune=args.tune,
+        efp_max_cells=args.efp_max_cells, max_cells=args.max_cells or None, search_steps=args.search_steps, tune=args.tune,
     )
     summary = run_study(config)
     print(summary["table"])
