@@ -97,19 +97,21 @@ def build_calo_cnn(
         raise ValueError(f"calo_cnn: dropout={dropout}; expected in [0, 1)")
     inputs = make_inputs(input_shape, n_global_features, kind="image")
     towers = {"image": (inputs["image"], conv_blocks, "")}
-    for name, shape in (extra_images or {}).items():
+    for image_name, shape in (extra_images or {}).items():
         shape = tuple(int(d) for d in shape)
-        if name in inputs or len(shape) != 3:
-            raise ValueError(f"calo_cnn: extra_images[{name!r}] = {shape}; expected a new input name and (H, W, C)")
-        inputs[name] = keras.Input(shape=shape, name=name, dtype="float32")
+        if image_name in inputs or len(shape) != 3:
+            raise ValueError(
+                f"calo_cnn: extra_images[{image_name!r}] = {shape}; expected a new input name and (H, W, C)"
+            )
+        inputs[image_name] = keras.Input(shape=shape, name=image_name, dtype="float32")
         blocks = min(conv_blocks, max(int(min(shape[:2])).bit_length() - 1, 0))
         if blocks < 1:
-            raise ValueError(f"calo_cnn: extra_images[{name!r}] = {shape} is too small for one 2x2 pooling")
-        towers[name] = (inputs[name], blocks, f"{name}_")
+            raise ValueError(f"calo_cnn: extra_images[{image_name!r}] = {shape} is too small for one 2x2 pooling")
+        towers[image_name] = (inputs[image_name], blocks, f"{image_name}_")
     flat = []
-    for name, (x, blocks, prefix) in towers.items():
+    for image_name, (x, blocks, prefix) in towers.items():
         if standardize:
-            x = keras.layers.Normalization(axis=-1, name=f"{name}_norm", dtype="float32")(x)
+            x = keras.layers.Normalization(axis=-1, name=f"{image_name}_norm", dtype="float32")(x)
         for b, f in enumerate(filters[:blocks], start=1):
             for c in range(1, int(convs_per_block) + 1):
                 x = keras.layers.Conv2D(
