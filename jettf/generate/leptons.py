@@ -27,21 +27,16 @@ written atomically with the generator's settings inside. Same seed and shard siz
 
 from __future__ import annotations
 
-import concurrent.futures as futures
-import multiprocessing
-import os
-import threading
 import time
 from pathlib import Path
-from queue import Empty
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from jettf.calo.cards import ElectronCard, MuonCard, get_lepton_card
+from jettf.generate.production import run_shard_tasks
 from jettf.jets import wrap_phi
-from jettf.utils import PathLike, atomic_path, init_worker, shard_seeds, stop_pool, worker_call, write_json
+from jettf.utils import PathLike, atomic_path, shard_seeds, write_json
 
 __all__ = ["generate_lepton_shard", "generate_lepton_sample", "pt_weights", "LEPTON_SHARD", "BATCH_EVENTS",
            "is_heavy_flavour_hadron"]
@@ -252,63 +247,10 @@ def generate_lepton_shard(sample: str, label: int, n: int, seed: int, *, progres
 
 
 # ---------------------------------------------------------------------------------------------- production
-_progress_queue = None
-
-
-def _init_worker(queue, parent_pid: int, death_signal: bool) -> None:
-    global _progress_queue
-    _progress_queue = queue
-    init_worker(parent_pid, death_signal)
-
-
 def _run_shard(task: dict, progress=None) -> None:
     result = generate_lepton_shard(task["sample"], task["label"], task["n"], task["seed"], progress=progress)
     with atomic_path(task["path"]) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **{k: np.asarray(v) for k, v in result.items()})
-
-
-def _pool_job(task: dict) -> None:
-    worker_call(_run_shard, task, _progress_queue.put)
-
-
-def _run_tasks(todo: List[dict], workers: int, total: int, done: int, desc: str, progress: bool) -> None:
-    """As :func:`jettf.generate.production._run_tasks`: in-process or a spawn pool, progress on stderr,
-    Ctrl-C/SIGTERM stop the workers and keep finished shards."""
-    bar = tqdm(total=total, initial=done, desc=desc, unit="cand", disable=not progress, smoothing=0.1,
-               dynamic_ncols=True)
-    workers = min(workers, len(todo))
-    with bar:
-        if workers <= 1:
-            for task in todo:
-                _run_shard(task, bar.update)
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            queue = ctx.Queue()
-            initargs = (queue, os.getpid(), threading.current_thread() is threading.main_thread())
-            with futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                             initargs=initargs) as pool:
-                pending = {pool.submit(_pool_job, task) for task in todo}
-                try:
-                    while pending:
-                        finished, pending = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_COMPLETED)
-                        _drain(queue, bar)
-                        for job in finished:
-                            job.result()
-                except KeyboardInterrupt:
-                    stop_pool(pool)
-                    raise
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
-        bar.update(total - bar.n)
-
-
-def _drain(queue, bar) -> None:
-    while True:
-        try:
-            bar.update(queue.get_nowait())
-        except Empty:
-            return
 
 
 def pt_weights(pt_from, pt_to, edges) -> np.ndarray:
@@ -365,7 +307,8 @@ def generate_lepton_sample(sample: str, n: int, out_dir: PathLike, seed: int = 0
     if sample == "muons" and todo:
         _pileup(card)  # make the cached pile-up library once, before any worker needs it
     start = time.perf_counter()
-    _run_tasks(todo, workers, 2 * n, done, f"{sample} ({workers} workers)", progress)
+    run_shard_tasks(_run_shard, todo, workers, 2 * n, done, f"{sample} ({workers} workers)", progress,
+                    unit="cand")
     wall = time.perf_counter() - start
 
     shards = {label: [dict(np.load(t["path"])) for t in tasks if t["label"] == label] for label in (0, 1)}

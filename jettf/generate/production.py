@@ -16,7 +16,7 @@ import time
 import warnings
 from queue import Empty
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -59,9 +59,9 @@ def _run_shard(task: dict, progress=None) -> None:
     save_shard(task["path"], result)
 
 
-def _pool_job(task: dict) -> None:
+def _pool_job(run_shard: Callable, task: dict) -> None:
     # SIGTERM (the parent stopping the pool, or dying) unwinds the shard, so no partial file is left
-    worker_call(_run_shard, task, _progress_queue.put)
+    worker_call(run_shard, task, _progress_queue.put)
 
 
 def _plan(sample: str, classes, n_jets: int, seed: int, shard_jets: int, work: Path) -> Dict[str, List[dict]]:
@@ -77,14 +77,20 @@ def _plan(sample: str, classes, n_jets: int, seed: int, shard_jets: int, work: P
     return plan
 
 
-def _run_tasks(todo: List[dict], workers: int, total: int, done: int, desc: str, progress: bool) -> None:
-    bar = tqdm(total=total, initial=done, desc=desc, unit="jet", disable=not progress, smoothing=0.1,
+def run_shard_tasks(run_shard: Callable, todo: List[dict], workers: int, total: int, done: int, desc: str,
+                    progress: bool, unit: str = "jet") -> None:
+    """Run ``run_shard(task, progress_callback)`` for each task: in this process (``workers <= 1``) or in a
+    spawn pool of ``workers``, with one tqdm bar on stderr of ``total`` items (``done`` already there).
+    ``run_shard`` must be a module-level function (pickled by name) that writes its shard atomically.
+    Ctrl-C/SIGTERM stop the workers at once and keep the finished shards; a failed shard lets the running
+    ones finish and re-raises its error."""
+    bar = tqdm(total=total, initial=done, desc=desc, unit=unit, disable=not progress, smoothing=0.1,
                dynamic_ncols=True)
     workers = min(workers, len(todo))
     with bar:
         if workers <= 1:
             for task in todo:
-                _run_shard(task, bar.update)
+                run_shard(task, bar.update)
         else:
             ctx = multiprocessing.get_context("spawn")  # never fork a parent that may hold TensorFlow threads
             queue = ctx.Queue()
@@ -92,7 +98,7 @@ def _run_tasks(todo: List[dict], workers: int, total: int, done: int, desc: str,
             initargs = (queue, os.getpid(), threading.current_thread() is threading.main_thread())
             with futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                              initargs=initargs) as pool:
-                pending = {pool.submit(_pool_job, task) for task in todo}
+                pending = {pool.submit(_pool_job, run_shard, task) for task in todo}
                 try:
                     while pending:
                         finished, pending = futures.wait(pending, timeout=0.5, return_when=futures.FIRST_COMPLETED)
@@ -283,7 +289,8 @@ def generate_sample(
     if map_shards is not None and todo:
         map_shards(_run_shard, todo)
     else:
-        _run_tasks(todo, workers, n_jets * len(classes), done, f"{sample} ({workers} workers)", progress)
+        run_shard_tasks(_run_shard, todo, workers, n_jets * len(classes), done, f"{sample} ({workers} workers)",
+                        progress)
     wall = time.perf_counter() - start
 
     if sample == E2E_SAMPLE:

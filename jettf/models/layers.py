@@ -181,9 +181,11 @@ class ConstituentFeatures(keras.layers.Layer):
     """Per-particle inputs of the Deep-Sets models from zero-padded constituents ``[N, M, 4]``.
 
     Input columns are (pt [GeV], eta, phi [rad], energy [GeV]); a particle is real when pt > 0 (padding is
-    all zeros). Angles are taken relative to the jet's pT-weighted centroid: eta_c = sum z_i eta_i and
-    phi_c = phi_lead + sum z_i wrap(phi_i - phi_lead) (computed around the hardest particle so that jets across
-    the phi = +-pi seam are handled), with z_i = pT_i / sum_j pT_j.
+    all zeros). With ``center="centroid"`` (jets) angles are taken relative to the jet's pT-weighted centroid:
+    eta_c = sum z_i eta_i and phi_c = phi_lead + sum z_i wrap(phi_i - phi_lead) (computed around the hardest
+    particle so that jets across the phi = +-pi seam are handled), with z_i = pT_i / sum_j pT_j. With
+    ``center="origin"`` the angles are taken as given: inputs already relative to an object's position, e.g.
+    calorimeter pixels around a muon, whose angle to the muon 004 (section 4.6) finds essential.
 
     Returns ``(weights [N, M], features [N, M, K])``:
 
@@ -195,13 +197,18 @@ class ConstituentFeatures(keras.layers.Layer):
     Padded particles get weight 0 and all-zero features. Computed in float32 even under mixed precision.
     """
 
-    def __init__(self, mode="pfn", scaled=True, **kwargs):
+    def __init__(self, mode="pfn", scaled=True, center="centroid", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if mode not in ("pfn", "efn"):
             raise ValueError(f"ConstituentFeatures: mode={mode!r}; expected 'pfn' or 'efn'")
+        if center not in ("centroid", "origin"):
+            raise ValueError(
+                f"ConstituentFeatures: center={center!r}; expected 'centroid' (jets) or 'origin' (angles as given)"
+            )
         self.mode = mode
         self.scaled = bool(scaled)
+        self.center = center
 
     def call(self, constituents):
         x = ops.cast(constituents, "float32")
@@ -210,12 +217,15 @@ class ConstituentFeatures(keras.layers.Layer):
         tiny = 1e-12
         pt_sum = ops.sum(pt * mask, axis=1, keepdims=True)
         z = pt * mask / ops.maximum(pt_sum, tiny)
-        lead = ops.argmax(pt, axis=1)
-        phi_lead = ops.take_along_axis(phi, ops.expand_dims(lead, 1), axis=1)
-        eta_c = ops.sum(z * eta, axis=1, keepdims=True)
-        phi_c = phi_lead + ops.sum(z * _wrap_phi(phi - phi_lead), axis=1, keepdims=True)
-        deta = (eta - eta_c) * mask
-        dphi = _wrap_phi(phi - phi_c) * mask
+        if self.center == "origin":
+            deta, dphi = eta * mask, phi * mask
+        else:
+            lead = ops.argmax(pt, axis=1)
+            phi_lead = ops.take_along_axis(phi, ops.expand_dims(lead, 1), axis=1)
+            eta_c = ops.sum(z * eta, axis=1, keepdims=True)
+            phi_c = phi_lead + ops.sum(z * _wrap_phi(phi - phi_lead), axis=1, keepdims=True)
+            deta = (eta - eta_c) * mask
+            dphi = _wrap_phi(phi - phi_c) * mask
         if self.mode == "efn":
             return z, ops.stack([deta, dphi], axis=-1)
 
@@ -245,7 +255,7 @@ class ConstituentFeatures(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"mode": self.mode, "scaled": self.scaled})
+        config.update({"mode": self.mode, "scaled": self.scaled, "center": self.center})
         return config
 
 

@@ -15,7 +15,7 @@ MLP head, which also takes the standardized global features when ``n_global_feat
 energyflow's: Phi sizes (100, 100, 256) (latent dimension 256), F sizes (100, 100, 100), ReLU, Glorot-normal
 (004 App. A.1.2 uses 3 + 3 layers of 100 for its PFN).
 
-``center="origin"`` takes the angles as given instead of from the centroid (``cell_sets.CentredCellFeatures``):
+``center="origin"`` takes the angles as given instead of from the centroid (``ConstituentFeatures``' option):
 for objects whose position is the origin of the inputs, e.g. 004's calorimeter cells around a muon.
 """
 
@@ -27,7 +27,6 @@ import keras
 
 from . import register
 from .heads import assemble, classifier_head, make_inputs
-from .cell_sets import CentredCellFeatures
 from .layers import ConstituentFeatures, WeightedSum
 
 __all__ = ["build_pfn", "build_efn"]
@@ -54,10 +53,7 @@ def _deep_sets(
     if input_shape is None:
         input_shape = (None, 4)
     inputs = make_inputs(input_shape, n_global_features, kind="constituents")
-    if center not in ("centroid", "origin"):
-        raise ValueError(f"{mode}: center={center!r}; expected 'centroid' (jets) or 'origin' (angles as given)")
-    features = ConstituentFeatures if center == "centroid" else CentredCellFeatures
-    weights, x = features(mode, name=f"{mode}_inputs")(inputs["constituents"])
+    weights, x = ConstituentFeatures(mode, center=center, name=f"{mode}_inputs")(inputs["constituents"])
     for i, u in enumerate(phi_sizes, start=1):
         x = keras.layers.Dense(int(u), activation=activation, kernel_initializer=kernel_initializer, name=f"phi_{i}")(x)
     latent = WeightedSum(name="masked_sum" if mode == "pfn" else "energy_weighted_sum")([x, weights])
