@@ -47,12 +47,7 @@ def main() -> None:
                                         out=os.path.join(args.out, f"004-{study}-n{settings['n']}"), **settings))
         print(f"\n## {study}: {summary['sizes']} in {time.perf_counter() - start:.0f} s "
               f"(stages {summary['seconds']}; load {summary['load_average']})\n")
-        print(summary["table"])
-        print()
-        print(summary["ordering_table"])
-        for table in summary["search_tables"]:
-            print()
-            print(table)
+        print(summary["text"])
     print(f"\nload average at end {os.getloadavg()}")
 
 

@@ -63,12 +63,7 @@ def _main(argv) -> int:
         efp_max_cells=args.efp_max_cells, max_cells=args.max_cells or None, search_steps=args.search_steps, tune=args.tune,
     )
     summary = run_study(config)
-    print(summary["table"])
-    print()
-    print(summary["ordering_table"])
-    for table in summary["search_tables"]:
-        print()
-        print(table)
+    print(summary["text"])
     print(f"\nreport: {summary['report']}")
     return 0
 

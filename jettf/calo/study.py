@@ -601,8 +601,9 @@ def _tune_dense(config: StudyConfig, data, y, weight, train, val, key_inputs, se
 
 
 def run_study(config: StudyConfig) -> dict:
-    """Run one study (module docstring); writes the run directory and returns the summary dict."""
-    from jettf.utils import write_json
+    """Run one study (module docstring); writes the run directory and returns the summary dict (``text``: its
+    tables as markdown, as the CLI prints them; ``report``: the path of report.md)."""
+    from jettf.utils import atomic_path, write_json
 
     t_start = time.perf_counter()
     load_start = os.getloadavg()[0]
@@ -692,12 +693,11 @@ def run_study(config: StudyConfig) -> dict:
     }
     write_json(out / "metrics.json", json.loads(json.dumps(summary, default=_json_default)))
     report = _report(config, summary, table, ordering_table, search, plots, extras)
-    from jettf.utils import atomic_path
-
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(report)
     summary["table"], summary["ordering_table"], summary["report"] = table, ordering_table, str(out / "report.md")
     summary["search_tables"] = [s["table"] for s in search]
+    summary["text"] = "\n\n".join([table, ordering_table, *summary["search_tables"]])
     return summary
 
 
