@@ -4,6 +4,7 @@ statistics and a tiny end-to-end run."""
 
 from __future__ import annotations
 
+import helpers
 import numpy as np
 import pytest
 
@@ -241,24 +242,14 @@ def test_electron_sample_is_seeded_resumable_and_selected(tmp_path):
     assert other.read_bytes() == first
 
 
-def synthetic_library(n_events=40, per_event=60, seed=0):
-    from jettf.detector import MinBiasLibrary
 
-    rng = np.random.default_rng(seed)
-    event = np.repeat(np.arange(n_events), per_event)
-    eta = rng.uniform(-4, 4, len(event))
-    order = np.lexsort((eta, event))
-    pt = rng.exponential(0.8, len(event)) + 0.3
-    pid = rng.choice([211, -211, 22, 130], len(event))
-    return MinBiasLibrary(pt[order], eta[order], rng.uniform(-np.pi, np.pi, len(event))[order],
-                          (pt * np.cosh(eta))[order], pid[order], np.arange(n_events + 1) * per_event, 13000.0, seed)
 
 
 @pytest.mark.parametrize("label", [1, 0])
 def test_muon_candidates_from_the_truth_record(label):
     from jettf.generate.leptons import generate_lepton_shard
 
-    out = generate_lepton_shard("muons", label, 3, seed=5, pileup_library=synthetic_library())
+    out = generate_lepton_shard("muons", label, 3, seed=5, pileup_library=helpers.synthetic_library(40, 60, sqrt_s=13000.0))
     assert out["image_et"].shape == (3, 32, 32)
     assert np.all((out["pt"] >= 10) & (out["pt"] < 15))
     centres = -0.45 + (np.arange(32) + 0.5) * (0.9 / 32)

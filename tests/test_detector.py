@@ -7,6 +7,7 @@ are fitted as the standard deviation of the measured energies (within 10% of the
 
 import dataclasses
 
+import helpers
 import numpy as np
 import pytest
 
@@ -429,24 +430,13 @@ def test_detector_level_sample_is_readable_and_has_fewer_constituents(tmp_path, 
 
 
 # ------------------------------------------------------------------------ pile-up
-def synthetic_library(n_events=50, per_event=40, seed=0):
-    """A MinBiasLibrary of uniform soft particles in |eta| < 4 (no Pythia needed)."""
-    from jettf.detector import MinBiasLibrary
 
-    rng = np.random.default_rng(seed)
-    event = np.repeat(np.arange(n_events), per_event)
-    eta = rng.uniform(-4, 4, len(event))
-    order = np.lexsort((eta, event))
-    pt = rng.exponential(0.8, len(event)) + 0.3
-    pid = rng.choice([211, -211, 22, 130], len(event))
-    return MinBiasLibrary(pt[order], eta[order], rng.uniform(-np.pi, np.pi, len(event))[order],
-                          (pt * np.cosh(eta))[order], pid[order], np.arange(n_events + 1) * per_event, 14000.0, seed)
 
 
 def test_pileup_overlay_poisson_region_and_charged_hadron_subtraction(tmp_path, monkeypatch):
     from jettf.detector import MinBiasLibrary, PileUp
 
-    library = synthetic_library()
+    library = helpers.synthetic_library()
     n, mu = 400, 20
     rng = np.random.default_rng(1)
     whole = library.overlay(mu, n, rng)

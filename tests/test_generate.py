@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import h5py
+import helpers
 import numpy as np
 import pandas as pd
 import pytest
@@ -204,31 +205,6 @@ def _no_pythia(*args, **kwargs):
 _KILL_RUN = ["top_tagging", "--n-jets", "12", "--shard-jets", "3", "--seed", "3"]  # 8 shards of about a second
 
 
-def _proc_stat(pid):
-    """(state, parent pid, start time) of a process from /proc, or None when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2:].split()
-    return fields[0], int(fields[1]), fields[19]
-
-
-def _children(pid):
-    """{child pid: start time} of the running children of ``pid``."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _proc_stat(int(entry))) and stat[1] == pid and stat[0] not in "ZX":
-            found[int(entry)] = stat[2]
-    return found
-
-
-def _survivors(processes):
-    """The processes (pid -> start time) still running: not gone, not a zombie, not a reused pid."""
-    return [pid for pid, start in processes.items()
-            if (stat := _proc_stat(pid)) is not None and stat[2] == start and stat[0] not in "ZX"]
-
-
 def _start_and_kill(out, sig):
     """Run ``python -m jettf.generate`` with 2 workers, send ``sig`` once a shard is written, and return
     (exit status, stderr, the child processes it had, {pid: cmdline} of those running after a 10 s grace)."""
@@ -240,17 +216,17 @@ def _start_and_kill(out, sig):
     try:
         while not list(out.glob(".shards/*/*.npz")):  # the workers are generating
             assert proc.poll() is None and time.monotonic() < deadline, "no shard was written"
-            children.update(_children(proc.pid))
+            children.update(helpers.children(proc.pid))
             time.sleep(0.05)
-        children.update(_children(proc.pid))
+        children.update(helpers.children(proc.pid))
         proc.send_signal(sig)
         proc.wait(timeout=60)
     finally:
         proc.kill()
     end = time.monotonic() + 10
-    while _survivors(children) and time.monotonic() < end:
+    while helpers.survivors(children) and time.monotonic() < end:
         time.sleep(0.1)
-    survivors = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in _survivors(children)}
+    survivors = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in helpers.survivors(children)}
     for pid in survivors:  # clean up after a failure
         os.kill(pid, signal.SIGKILL)
     return proc.returncode, log.read_text(), children, survivors

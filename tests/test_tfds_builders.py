@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 
@@ -240,24 +241,6 @@ except KeyboardInterrupt:
 """
 
 
-def _children(pid):
-    """{child pid: start time} of the running children of ``pid`` (from /proc)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _proc_stat(int(entry))) and stat[1] == pid and stat[0] not in "ZX":
-            found[int(entry)] = stat[2]
-    return found
-
-
-def _proc_stat(pid):
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2:].split()
-    return fields[0], int(fields[1]), fields[19]  # state, parent pid, start time
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_example_workers_die_with_the_build(tmp_path, sig):
@@ -267,11 +250,11 @@ def test_example_workers_die_with_the_build(tmp_path, sig):
                                 cwd=str(ROOT))
     children, deadline = {}, time.monotonic() + 120
     try:
-        while len([c for c in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]) < 2:
+        while sum(b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes() for c in helpers.children(proc.pid)) < 2:
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "out").read_text()[-2000:]
             time.sleep(0.1)
         time.sleep(1.0)  # the workers are in their task
-        children = _children(proc.pid)
+        children = helpers.children(proc.pid)
         proc.send_signal(sig)
         proc.wait(timeout=60)
     finally:
@@ -280,7 +263,7 @@ def test_example_workers_die_with_the_build(tmp_path, sig):
     survivors = children
     while survivors and time.monotonic() < end:
         time.sleep(0.1)
-        survivors = {p: t for p, t in children.items() if (st := _proc_stat(p)) and st[2] == t and st[0] not in "ZX"}
+        survivors = {pid: children[pid] for pid in helpers.survivors(children)}
     for pid in survivors:  # clean up after a failure
         os.kill(pid, signal.SIGKILL)
     assert len(children) >= 2 and survivors == {}
