@@ -469,8 +469,10 @@ def _search(config: StudyConfig, sample, data, y, test, scores, guide_key: str, 
         first, last = result.rows[0]["auc"], (kept[-1]["auc"] if kept else result.rows[0]["auc"])
         gap = result.network_auc - first
         closed = (last - first) / gap if gap > 0 else float("nan")  # 004 Tables 3.2 / 4.1: share of the gap closed
+        gap_text = (f"Gap to the network closed: {closed:.0%}" if gap > 0
+                    else "No gap to close: the start set's AUC is already the network's or above")
         out.append({"start": label, "guide": guide_key, "table": result.table(),
-                    "summary": result.summary() + f" Gap to the network closed: {closed:.0%} (AUC {first:.4f} -> "
+                    "summary": result.summary() + f" {gap_text} (AUC {first:.4f} -> "
                     f"{last:.4f}, network {result.network_auc:.4f}, same evaluation candidates).",
                     "gap_closed": closed, "result": result.to_dict(), "n_candidates": len(candidates),
                     "efp_seconds": seconds})
