@@ -605,6 +605,7 @@ def _tune_dense(config: StudyConfig, data, y, weight, train, val, key_inputs, se
 def run_study(config: StudyConfig) -> dict:
     """Run one study (module docstring); writes the run directory and returns the summary dict (``text``: its
     tables as markdown, as the CLI prints them; ``report``: the path of report.md)."""
+    from jettf.training.trainer import quiet_retracing
     from jettf.utils import atomic_path, write_json
 
     t_start = time.perf_counter()
@@ -641,7 +642,8 @@ def run_study(config: StudyConfig) -> dict:
         _say(config, "greedy cones: " + ", ".join(f"{r['radii']} -> {r['val_auc']:.4f}" for r in rows))
     if config.tune:  # 004 Table 3.4's Bayesian search; the dense networks then use the best point
         key_inputs = ("hl",) if config.study == "electrons" else ("cones_greedy",)
-        best = extras["tuned_dense"] = _tune_dense(config, data, y, weight, train, val, key_inputs, config.seed)
+        with quiet_retracing():
+            best = extras["tuned_dense"] = _tune_dense(config, data, y, weight, train, val, key_inputs, config.seed)
         _say(config, f"tuned dense network (004 Table 3.4 space): {best}")
         for spec in specs:
             if spec["model"] == "dense":
@@ -649,7 +651,8 @@ def run_study(config: StudyConfig) -> dict:
                 spec["learning_rate"] = best["learning_rate"]
     scores, records = {}, {}
     for i, spec in enumerate(specs):
-        s, rec = fit_predict(spec, data, y, weight, train, val, test, config, seed=config.seed + 101 * i)
+        with quiet_retracing():  # one network after another in this process: retracing is expected
+            s, rec = fit_predict(spec, data, y, weight, train, val, test, config, seed=config.seed + 101 * i)
         scores[spec["key"]], records[spec["key"]] = s, rec
         _say(config, f"{spec['label']}: AUC {weighted_auc(y[test], s, weight[test]):.4f} "
                      f"({rec['epochs']} epochs, {rec['seconds']} s)")

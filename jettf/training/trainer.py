@@ -32,7 +32,8 @@ from jettf.training.report import write_report
 from jettf.training.run_dir import RunDir, environment_versions
 
 __all__ = ["TrainingData", "prepare_data", "run", "run_seeds", "fit_validate", "predict", "inference_ms_per_100",
-           "build_preparation", "build_tagger", "training_model", "tagger_of", "stage_seed", "class_mean_images"]
+           "quiet_retracing", "build_preparation", "build_tagger", "training_model", "tagger_of", "stage_seed",
+           "class_mean_images"]
 
 # Input sizes below which a backbone cannot run (InceptionV3 needs 75 px).
 MIN_INPUT_SIDE = {"ensemble": 75}
@@ -205,7 +206,7 @@ def predict(model: keras.Model, dataset):
 
     plain = tf.autograph.experimental.do_not_convert
     labels = np.concatenate([np.asarray(y) for y in dataset.map(plain(lambda *batch: batch[1]))])
-    with _quiet_retracing():  # each split's last, smaller batch traces once more: expected, not a problem
+    with quiet_retracing():  # each split's last, smaller batch traces once more: expected, not a problem
         probs = model.predict(dataset.map(plain(lambda *batch: batch[0])), verbose=0)
     return labels, np.asarray(probs, dtype=np.float32)
 
@@ -216,8 +217,9 @@ class _RetracingFilter(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_retracing():
-    """Hide TensorFlow's retracing hint while predicting on several splits (their sizes differ)."""
+def quiet_retracing():
+    """Hide TensorFlow's retracing hint: predicting on several splits (their sizes differ), or fitting several
+    models in one process, traces again by design, and the hint's advice does not apply."""
     logger, quiet = logging.getLogger("tensorflow"), _RetracingFilter()
     logger.addFilter(quiet)
     try:
@@ -229,7 +231,7 @@ def _quiet_retracing():
 def inference_ms_per_100(model: keras.Model, dataset, repeats: int = 20) -> float:
     """Median wall time of one forward pass on 100 jets (after warm-up), in ms."""
     batch = next(iter(dataset.unbatch().batch(100).take(1)))[0]
-    with _quiet_retracing():
+    with quiet_retracing():
         model.predict_on_batch(batch)
     times = []
     for _ in range(repeats):
