@@ -20,10 +20,7 @@ import os
 import platform
 import time
 
-SETTINGS = {
-    "electrons": dict(n=3000, efp_dmax=5, efp_kappas=(-1.0, 0.0, 1.0, 2.0), efp_betas=(0.5, 1.0, 2.0)),
-    "muons": dict(n=12000, efp_dmax=5, efp_nmax=3, efp_kappas=(1.0,), efp_betas=(1.0, 2.0), efp_max_cells=128),
-}
+SETTINGS = {"electrons": dict(n=3000), "muons": dict(n=12000)}  # EFP grids: jettf.calo.study.CPU_EFP_GRIDS
 
 
 def main() -> None:

@@ -387,3 +387,15 @@ def test_study_end_to_end_on_a_tiny_file(tmp_path):
     report = (tmp_path / "run" / "report.md").read_text()
     assert "004 Table 3.1" in report and "mean_ecal_et.png" in report
     assert (tmp_path / "run" / "roc_rejection.png").exists()
+
+
+def test_the_efp_grid_follows_the_profile_unless_given():
+    """--profile cpu searches what two cores afford per study, --profile paper 004's grid; explicit fields win."""
+    from jettf.calo.study import StudyConfig
+
+    muons = StudyConfig(study="muons")
+    assert (muons.efp_dmax, muons.efp_nmax, tuple(muons.efp_kappas), muons.efp_max_cells) == (5, 3, (1.0,), 128)
+    paper = StudyConfig(study="muons", profile="paper")
+    assert (paper.efp_dmax, paper.efp_nmax, len(paper.efp_kappas), paper.efp_max_cells) == (7, None, 4, None)
+    assert StudyConfig(study="electrons", efp_dmax=3).efp_dmax == 3
+    assert tuple(StudyConfig(study="electrons").efp_betas) == (0.5, 1.0, 2.0)

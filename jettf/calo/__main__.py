@@ -41,12 +41,13 @@ def _main(argv) -> int:
     p.add_argument("--n-boot", type=int, default=defaults.n_boot, help="bootstrap resamples of the test set")
     p.add_argument("--networks", nargs="+", default=None, help="subset of the networks (keys as in metrics.json)")
     p.add_argument("--no-search", action="store_true", help="skip the guided EFP search")
-    p.add_argument("--efp-dmax", type=int, default=defaults.efp_dmax, help="EFP degree (004: 7)")
-    p.add_argument("--efp-nmax", type=int, default=None, help="most EFP nodes (default: no limit)")
-    p.add_argument("--efp-kappas", type=float, nargs="+", default=list(defaults.efp_kappas))
-    p.add_argument("--efp-betas", type=float, nargs="+", default=list(defaults.efp_betas))
+    grid = "default: the --profile's grid for the study (cpu: what 2 cores search in minutes; paper: 004's)"
+    p.add_argument("--efp-dmax", type=int, default=None, help=f"EFP degree (004: 7; {grid})")
+    p.add_argument("--efp-nmax", type=int, default=None, help=f"most EFP nodes ({grid})")
+    p.add_argument("--efp-kappas", type=float, nargs="+", default=None, help=f"energy exponents ({grid})")
+    p.add_argument("--efp-betas", type=float, nargs="+", default=None, help=f"angular exponents ({grid})")
     p.add_argument("--efp-prime-only", action="store_true", help="connected EFP graphs only")
-    p.add_argument("--efp-max-cells", type=int, default=None, help="EFPs of the hardest N pixels only")
+    p.add_argument("--efp-max-cells", type=int, default=None, help=f"EFPs of the hardest N pixels only ({grid})")
     p.add_argument("--max-cells", type=int, default=defaults.max_cells,
                    help=f"PFN/EFN inputs: the hardest N pixels (default {defaults.max_cells}; 0: all)")
     p.add_argument("--search-steps", type=int, default=defaults.search_steps)
@@ -59,8 +60,9 @@ def _main(argv) -> int:
         study=args.study, n=args.n, seed=args.seed, data_dir=args.data_dir, manual_dir=args.manual_dir, out=args.out,
         workers=args.workers, profile=args.profile, epochs=args.epochs, patience=args.patience, n_boot=args.n_boot,
         networks=args.networks, search=not args.no_search, efp_dmax=args.efp_dmax, efp_nmax=args.efp_nmax,
-        efp_kappas=tuple(args.efp_kappas), efp_betas=tuple(args.efp_betas), efp_prime_only=args.efp_prime_only,
-        efp_max_cells=args.efp_max_cells, max_cells=args.max_cells or None, search_steps=args.search_steps, tune=args.tune,
+        efp_kappas=args.efp_kappas and tuple(args.efp_kappas), efp_betas=args.efp_betas and tuple(args.efp_betas),
+        efp_prime_only=args.efp_prime_only, efp_max_cells=args.efp_max_cells, max_cells=args.max_cells or None,
+        search_steps=args.search_steps, tune=args.tune,
     )
     summary = run_study(config)
     print(summary["text"])

@@ -32,9 +32,11 @@ Choices (004 leaves them open or its sizes do not fit 2 CPU cores; each is recor
 * The guided search (:func:`jettf.explain.guided_search`) runs on the test candidates, guided by the best
   image network (electrons: ECAL+HCAL CNN; muons: the PFN, as 004), from the seven features (and + mass) /
   the greedy cones + sum pT, over EFPs of the ECAL and HCAL pixels separately (electrons) or of the image
-  pixels around the muon (muons), on the grid ``efp`` (004: degree <= 7, beta in {1/2, 1, 2}, kappa in
-  {-1, 0, 1, 2}; the benchmark states the grid it could afford; ``efp_max_cells`` limits the pixels to the
-  hardest ones, for the muon images' ~450 pile-up pixels).
+  pixels around the muon (muons). ``profile="paper"`` searches 004's grid (degree <= 7, beta in {1/2, 1, 2},
+  kappa in {-1, 0, 1, 2}, all pixels); ``profile="cpu"`` searches :data:`CPU_EFP_GRIDS`, what two cores
+  afford in minutes (electrons: degree <= 5 on 004's kappas and betas; muons: degree <= 5, at most 3 nodes,
+  kappa 1, beta 1 and 2, on the 128 hardest of the ~800 pile-up-filled pixels: the triangle and
+  theta_ab^2 theta_bc^3 that 004 picks are in it). Each ``efp_*`` field given explicitly wins.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ import numpy as np
 
 from jettf.calo.cards import ELECTRON_FEATURES, ELECTRONS, ISOLATION_RADII, MUONS
 
-__all__ = ["StudyConfig", "run_study", "weighted_auc", "paired_bootstrap", "ANCHORS", "electron_networks",
-           "muon_networks", "pixel_cells", "greedy_cones"]
+__all__ = ["StudyConfig", "CPU_EFP_GRIDS", "PAPER_EFP_GRID", "run_study", "weighted_auc", "paired_bootstrap",
+           "ANCHORS", "electron_networks", "muon_networks", "pixel_cells", "greedy_cones"]
 
 #: 004 Table 3.1 and Table 4.1 (AUC), the figures this study is set beside (../shared/docs/ANCHORS.md).
 ANCHORS = {
@@ -68,6 +70,15 @@ ORDERINGS = {
               ("pfn", "cones_greedy", ">"), ("efn", "cones_greedy", ">"), ("cones_greedy", "cone_1", ">")],
 }
 SIMILAR_AUC = 0.01  # "~": |delta AUC| below this, or an interval containing 0
+
+
+#: 004's EFP grid (sections 3.8, 4.5): degree <= 7, kappa in {-1, 0, 1, 2}, beta in {1/2, 1, 2}, every pixel.
+PAPER_EFP_GRID = dict(efp_dmax=7, efp_kappas=(-1.0, 0.0, 1.0, 2.0), efp_betas=(0.5, 1.0, 2.0))
+#: What two CPU cores search in minutes per study (``profile="cpu"``; benchmarks/README.md, section 004).
+CPU_EFP_GRIDS = {
+    "electrons": dict(efp_dmax=5, efp_kappas=(-1.0, 0.0, 1.0, 2.0), efp_betas=(0.5, 1.0, 2.0)),
+    "muons": dict(efp_dmax=5, efp_nmax=3, efp_kappas=(1.0,), efp_betas=(1.0, 2.0), efp_max_cells=128),
+}
 
 
 @dataclasses.dataclass
@@ -88,12 +99,13 @@ class StudyConfig:
     n_boot: int = 1000
     networks: Optional[Sequence[str]] = None  # subset of the study's network keys (default all)
     search: bool = True
-    efp_dmax: int = 7
+    # The EFP grid of the guided search; None: the profile's grid for the study (module docstring).
+    efp_dmax: Optional[int] = None
     efp_nmax: Optional[int] = None
-    efp_kappas: Sequence[float] = (-1.0, 0.0, 1.0, 2.0)
-    efp_betas: Sequence[float] = (0.5, 1.0, 2.0)
+    efp_kappas: Optional[Sequence[float]] = None
+    efp_betas: Optional[Sequence[float]] = None
     efp_prime_only: bool = False
-    efp_max_cells: Optional[int] = None  # EFPs of the hardest pixels only (muon images hold ~450 with pile-up)
+    efp_max_cells: Optional[int] = None  # EFPs of the hardest pixels only
     max_cells: Optional[int] = 384  # PFN / EFN inputs: the hardest pixels (None: all non-zero pixels)
     search_steps: int = 3
     tune: int = 0  # keras-tuner Bayesian trials for the dense HL network (004 Table 3.4); 0: none
@@ -106,6 +118,10 @@ class StudyConfig:
             raise ValueError(f"profile={self.profile!r}; expected 'cpu' or 'paper'")
         if self.n < 10:
             raise ValueError(f"n={self.n}: expected at least 10 candidates per class")
+        grid = (PAPER_EFP_GRID if self.profile == "paper" else CPU_EFP_GRIDS[self.study])
+        for key, value in grid.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
 
 
 def _say(config: StudyConfig, text: str) -> None:
