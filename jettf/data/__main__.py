@@ -82,6 +82,7 @@ def _main(argv) -> int:
     runner, beam_options, workers = _beam_settings(args, b)
     info = build(args.name, args.data_dir, args.manual_dir, args.n_jets, download_dir=args.download_dir,
                  overwrite=args.overwrite, beam_runner=runner, beam_options=beam_options, workers=workers)
+    print(info.summary())
     print(f"{info.name} ready: tfds.load({info.name!r}, data_dir={str(info.builder.data_dir_root)!r}) "
           "after `import tfds_builders`")
     return 0

@@ -140,5 +140,5 @@ def _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_run
         if isinstance(shards, distributed.DaskShards) and shards.task_stats:
             _say(f"{full}: {shards.summary()}")
     info = JetDatasetInfo(cls(config=config, data_dir=data_dir))
-    _say(f"built in {time.perf_counter() - start:.1f} s:\n{info.summary()}")
+    _say(f"{full}: built in {time.perf_counter() - start:.1f} s")
     return info
