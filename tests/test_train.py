@@ -74,6 +74,7 @@ def test_quickstart_learns_and_writes_a_complete_run_directory(quick_run):
     noise = quick_run["stderr"] + quick_run["stdout"]
     for text in ("cuInit", "E0000", "absl::InitializeLog", "ran out of data", "Traceback"):
         assert text not in noise, text
+    assert noise.count("splits: train") == 1  # the dataset it built is described once
     assert not (out / "preprocessing.npz").exists()  # the model carries its statistics
 
 
