@@ -245,11 +245,28 @@ def test_electron_sample_is_seeded_resumable_and_selected(tmp_path):
 
 
 
+def test_electron_background_is_electrons_inside_jets():
+    """Both classes are true electrons (004's Delphes candidates): E/p ~ 1 in the 7x7 core; the background's
+    come from b decays inside jets, so they carry hadronic leakage and ECAL energy around the core."""
+    from jettf.generate.leptons import generate_lepton_shard
+
+    fractions = {}
+    for label in (1, 0):
+        out = generate_lepton_shard("electrons", label, 30, seed=4)
+        ecal, pt = out["ecal_et"], out["pt"]
+        core = ecal[:, C - 3:C + 4, C - 3:C + 4].sum(axis=(1, 2))
+        assert 0.85 < np.median(core / pt) < 1.2, label
+        fractions[label] = (np.median((ecal.sum(axis=(1, 2)) - core) / pt),
+                            np.median(out["hcal_et"].sum(axis=(1, 2)) / ecal.sum(axis=(1, 2))))
+    assert fractions[0][0] > 5 * fractions[1][0] + 0.05 and fractions[0][1] > fractions[1][1] + 0.03
+
+
 @pytest.mark.parametrize("label", [1, 0])
 def test_muon_candidates_from_the_truth_record(label):
     from jettf.generate.leptons import generate_lepton_shard
 
-    out = generate_lepton_shard("muons", label, 3, seed=5, pileup_library=helpers.synthetic_library(40, 60, sqrt_s=13000.0))
+    library = helpers.synthetic_library(40, 60, sqrt_s=13000.0)
+    out = generate_lepton_shard("muons", label, 3, seed=5, pileup_library=library)
     assert out["image_et"].shape == (3, 32, 32)
     assert np.all((out["pt"] >= 10) & (out["pt"] < 15))
     centres = -0.45 + (np.arange(32) + 0.5) * (0.9 / 32)

@@ -88,7 +88,7 @@ class StudyConfig:
     study: str = "electrons"
     n: int = 5000  # candidates per class
     seed: int = 0
-    data_dir: Optional[str] = None  # generated samples: DATA_DIR/004/<study>-n<N>-s<seed>/
+    data_dir: Optional[str] = None  # generated samples: DATA_DIR/004/<study>-n<N>-s<seed>-<card fingerprint>/
     manual_dir: Optional[str] = None  # a directory with electrons.h5 / muons.h5 to use instead
     out: Optional[str] = None  # run directory (default runs/004-<study>-n<N>-s<seed>)
     workers: int = 1
@@ -419,7 +419,12 @@ def load_sample(config: StudyConfig):
         return sample, {"kind": "manual", "path": str(path)}
     from jettf.data import default_data_dir
 
-    where = Path(config.data_dir or default_data_dir()) / "004" / f"{config.study}-n{config.n}-s{config.seed}"
+    from jettf.calo.cards import get_lepton_card
+
+    # The card's fingerprint in the folder name: a changed physics card never reuses an older sample.
+    card = get_lepton_card(config.study)
+    where = (Path(config.data_dir or default_data_dir()) / "004"
+             / f"{config.study}-n{config.n}-s{config.seed}-{card.fingerprint()}")
     path = where / name
     if not path.exists():
         _say(config, f"generating {config.n} candidates per class into {where} ({config.workers} workers)")

@@ -6,8 +6,8 @@ image geometry) is in :mod:`jettf.calo.cards`; the differences from 004 are in `
 
 Per batch of events (``Pythia.nextBatch``: awkward arrays, no Python loop over particles):
 
-- **electrons**: the seed of an event is its hardest generator-level candidate particle with pt > 9 GeV and
-  |eta| < 2.2 (signal: an electron descending from the Z'; background: any charged particle). The visible
+- **electrons**: the seed of an event is its hardest generator-level electron with pt > 9 GeV and |eta| < 2.2
+  whose first non-electron ancestor is the Z' (signal) or a c/b hadron (background: b b-bar events). The visible
   particles within |delta eta|, |delta phi| < 1 of it are simulated (tracks, ECAL cells, HCAL towers, noise
   in that region); the candidate is the seed's track (delta-R < 0.01) with pt > 10 GeV and |eta| < 2.125,
   whose image centre (hottest ECAL cell within 9 x 9 cells of the track) has an ECAL deposit of at least
@@ -125,17 +125,15 @@ def _window_particles(rec: _Record, visible: np.ndarray, events: np.ndarray, eta
 def _electron_candidates(rec: _Record, label: int, card: ElectronCard, detector, rng) -> Dict[str, np.ndarray]:
     from jettf.detector import simulate
     from jettf.detector.calorimeter import Region
-    from jettf.detector.particles import INVISIBLE, charge_from_pid, species
+    from jettf.detector.particles import INVISIBLE, species
 
     from jettf.calo.images import electron_images, window_sum
 
     visible = np.flatnonzero((rec.status > 0) & (species(rec.id) != INVISIBLE))
     loose = visible[(rec.pt[visible] > card.seed_pt_min) & (np.abs(rec.eta[visible]) < card.seed_abs_eta_max)]
-    if label == 1:
-        electrons = loose[np.abs(rec.id[loose]) == 11]
-        seeds = electrons[rec.first_other_ancestor(electrons) == 32]
-    else:
-        seeds = loose[charge_from_pid(rec.id[loose]) != 0]
+    electrons = loose[np.abs(rec.id[loose]) == 11]
+    ancestor = rec.first_other_ancestor(electrons)
+    seeds = electrons[ancestor == 32] if label == 1 else electrons[is_heavy_flavour_hadron(ancestor)]
     seeds = _hardest_per_event(seeds, rec.event, rec.pt)
     n = len(seeds)
     if n == 0:
