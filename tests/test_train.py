@@ -172,6 +172,24 @@ def test_rounds_scheme_with_global_features_reweighting_and_mass_sculpting(data_
     report = (out / "report.md").read_text()
     assert "| figure | unweighted | weighted |" in report and "plots/mass_sculpting.png" in report
     assert (out / "reweight.json").exists()
+    # The figures are those of model.keras on the test jets: scikit-learn's AUC, unweighted and with the
+    # stored weights (fitted on the training split) of the same jets.
+    from sklearn.metrics import roc_auc_score
+
+    from jettf.training import load_run
+    from jettf.training.reweight import Reweighting
+
+    tagger, _, data = load_run(out, "test")
+    probs = tagger.predict({"image": data["images"], "global_features": data["global_features"]}, verbose=0)
+    jets = data["jets"]
+    jet = np.stack([jets.jet_pt, jets.jet_eta, jets.jet_phi, jets.jet_mass], axis=1)
+    weights = Reweighting.from_dict(json.loads((out / "reweight.json").read_text())).weights(data["labels"], jet)
+    top = metrics["classes"].index("top")
+    is_top = data["labels"] == top
+    assert test["auc"] == pytest.approx(roc_auc_score(is_top, probs[:, top]), abs=1e-5)
+    assert test["weighted"]["auc"] == pytest.approx(roc_auc_score(is_top, probs[:, top], sample_weight=weights),
+                                                    abs=1e-5)
+    assert not np.allclose(weights, weights[0])  # the weights are not all one value: the check is not trivial
 
 
 def test_bad_options_print_one_clear_line(data_dir, tmp_path, capsys):

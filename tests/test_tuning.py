@@ -300,14 +300,32 @@ def sweeps(data_dir, tiny_space, tmp_path_factory):
             proc.wait()
 
 
-def _trial_weights(out: Path, trial: str) -> list:
+def _trial_model(out: Path, trial: str):
     import keras
 
     import jettf.images.preparation  # noqa: F401
     import jettf.models  # noqa: F401
 
-    model = keras.models.load_model(out / "keras_tuner" / trial / "run" / "checkpoints" / "fit" / "best.keras")
-    return [np.asarray(w) for w in model.get_weights()]
+    return keras.models.load_model(out / "keras_tuner" / trial / "run" / "checkpoints" / "fit" / "best.keras")
+
+
+def _trial_weights(out: Path, trial: str) -> list:
+    return [np.asarray(w) for w in _trial_model(out, trial).get_weights()]
+
+
+def _validation_auc(trial: Path) -> float:
+    """scikit-learn's ROC AUC of a trial's kept model (lowest validation loss) on its validation split."""
+    from sklearn.metrics import roc_auc_score
+
+    from jettf.training import run_dataset
+    from jettf.training.run_dir import RunDir
+    from jettf.training.trainer import predict
+
+    config, data = run_dataset(trial / "run")
+    split = RunDir(trial / "run").read_config()["resolved"]["validation_split"]
+    y, probs = predict(_trial_model(trial.parent.parent, trial.name), data.dataset(split, training=False))
+    signal = data.class_names.index(config.signal)
+    return float(roc_auc_score(y == signal, probs[:, signal]))
 
 
 def test_kill_9_during_a_trial_then_resume_gives_the_uninterrupted_sweep(sweeps):
@@ -342,6 +360,9 @@ def test_sweep_outputs_and_the_printed_command_trains_the_best_trial(sweeps, cap
         assert 0.0 <= float(r["val_auc"]) <= 1.0 and float(r["objective"]) == float(r["val_auc"])
         assert float(r["seconds"]) > 0 and int(float(r["params"])) > 0 and float(r["epochs"]) == 3
         assert {"learning_rate", "filters", "units", "dropout"} <= {c.removeprefix("hp:") for c in r}
+        # The reported val_auc is scikit-learn's AUC of the trial's kept model on its validation jets.
+        assert float(r["val_auc"]) == pytest.approx(_validation_auc(out / "keras_tuner" / f"trial_{r['trial']}"),
+                                                    abs=1e-5)
     assert (out / "trials.md").read_text().count("COMPLETED") == 2 and (out / "objective.png").exists()
     best = json.loads((out / "best_trial.json").read_text())
     assert best["score"] == max(float(r["val_auc"]) for r in rows)
