@@ -338,7 +338,7 @@ def test_dense_hypermodel_declares_table_3_4():
 def test_weighted_auc_and_paired_bootstrap():
     from sklearn.metrics import roc_auc_score
 
-    from jettf.calo.study import difference, paired_bootstrap, weighted_auc
+    from jettf.metrics import auc_difference, paired_auc_bootstrap, weighted_roc_auc
 
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 400)
@@ -346,13 +346,18 @@ def test_weighted_auc_and_paired_bootstrap():
     b = np.round(y + rng.normal(0, 3.0, 400), 1)  # ties
     w = rng.uniform(0.2, 2.0, 400)
     for s in (a, b):
-        assert weighted_auc(y, s, w) == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=1e-12)
-        assert weighted_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
-    boot = paired_bootstrap(y, {"a": a, "b": b}, w, n_boot=300, seed=4)
-    again = paired_bootstrap(y, {"a": a, "b": b}, w, n_boot=300, seed=4)
+        assert weighted_roc_auc(y, s, w) == pytest.approx(roc_auc_score(y, s, sample_weight=w), abs=1e-12)
+        assert weighted_roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    boot = paired_auc_bootstrap(y, {"a": a, "b": b}, w, n_boot=300, seed=4)
+    again = paired_auc_bootstrap(y, {"a": a, "b": b}, w, n_boot=300, seed=4)
     assert np.array_equal(boot["a"]["replicates"], again["a"]["replicates"])
+    # Each replicate is the weighted AUC of one resample with replacement (the seed's draws, in order).
+    idx = np.random.default_rng(4).integers(0, 400, size=(300, 400))
+    for r in (0, 7, 299):
+        assert boot["b"]["replicates"][r] == pytest.approx(
+            roc_auc_score(y[idx[r]], b[idx[r]], sample_weight=w[idx[r]]), abs=1e-12)
     assert boot["a"]["low"] < boot["a"]["auc"] < boot["a"]["high"]
-    d = difference(boot["a"], boot["b"])
+    d = auc_difference(boot["a"], boot["b"])
     assert d["low"] > 0 and d["delta"] == pytest.approx(boot["a"]["auc"] - boot["b"]["auc"])
     # Paired differences are tighter than the individual intervals.
     assert d["high"] - d["low"] < (boot["a"]["high"] - boot["a"]["low"]) + (boot["b"]["high"] - boot["b"]["low"])

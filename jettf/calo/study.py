@@ -47,14 +47,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 from jettf.calo.cards import ELECTRON_FEATURES, ELECTRONS, ISOLATION_RADII, MUONS
+from jettf.metrics import auc_difference, paired_auc_bootstrap, weighted_roc_auc
 
-__all__ = ["StudyConfig", "CPU_EFP_GRIDS", "PAPER_EFP_GRID", "run_study", "weighted_auc", "paired_bootstrap",
-           "ANCHORS", "electron_networks", "muon_networks", "pixel_cells", "greedy_cones"]
+__all__ = ["StudyConfig", "CPU_EFP_GRIDS", "PAPER_EFP_GRID", "run_study", "ANCHORS", "electron_networks", "muon_networks", "pixel_cells", "greedy_cones"]
 
 #: 004 Table 3.1 and Table 4.1 (AUC), the figures this study is set beside (../shared/docs/ANCHORS.md).
 ANCHORS = {
@@ -129,60 +129,6 @@ def _say(config: StudyConfig, text: str) -> None:
         print(f"[jettf.calo {config.study}] {text}", file=sys.stderr, flush=True)
 
 
-# ============================================================================================== statistics
-def weighted_auc(y, score, weight=None) -> float:
-    """AUC with per-candidate weights (ties count one half): P(score_s > score_b) over weighted pairs."""
-    return float(paired_bootstrap(np.asarray(y), {"a": np.asarray(score)}, weight, n_boot=0)["a"]["auc"])
-
-
-def _auc_rows(sorted_signal, groups, weights):
-    """AUC of each row of ``weights`` ``[B, N]`` (candidates sorted by score; ``groups``: starts of tie runs)."""
-    ws = np.add.reduceat(weights * sorted_signal, groups, axis=1)
-    wb = np.add.reduceat(weights * (1.0 - sorted_signal), groups, axis=1)
-    below = np.cumsum(wb, axis=1) - wb
-    total_s, total_b = ws.sum(axis=1), wb.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (ws * (below + 0.5 * wb)).sum(axis=1) / (total_s * total_b)
-
-
-def paired_bootstrap(y, scores: Dict[str, np.ndarray], weight=None, n_boot: int = 1000, seed: int = 0,
-                     alpha: float = 0.05) -> Dict[str, dict]:
-    """Weighted AUC of every score with a percentile bootstrap interval, all on the same resamples.
-
-    Returns ``{name: {"auc", "low", "high", "replicates" [n_boot]}}``; pass the replicates of two names to
-    :func:`difference` for a paired interval of their AUC difference. Resamples draw candidates with
-    replacement; a candidate drawn k times counts k times its weight.
-    """
-    y = np.asarray(y).astype(np.float64)
-    w = np.ones(len(y)) if weight is None else np.asarray(weight, np.float64)
-    rng = np.random.default_rng(seed)
-    draws = []
-    chunk = max(1, 2_000_000 // max(len(y), 1))
-    for start in range(0, int(n_boot), chunk):
-        idx = rng.integers(0, len(y), size=(min(chunk, n_boot - start), len(y)))
-        draws.append(np.stack([np.bincount(row, minlength=len(y)) for row in idx]).astype(np.float64))
-    out = {}
-    for name, s in scores.items():
-        s = np.asarray(s, np.float64)
-        order = np.argsort(s, kind="stable")
-        ss = s[order]
-        groups = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])
-        sig = y[order]
-        point = float(_auc_rows(sig, groups, w[order][None])[0])
-        reps = np.concatenate([_auc_rows(sig, groups, c[:, order] * w[order][None]) for c in draws]) if draws \
-            else np.empty(0)
-        low, high = (np.quantile(reps, [alpha / 2, 1 - alpha / 2]) if reps.size else (np.nan, np.nan))
-        out[name] = {"auc": point, "low": float(low), "high": float(high), "replicates": reps}
-    return out
-
-
-def difference(a: dict, b: dict, alpha: float = 0.05) -> dict:
-    """AUC(a) - AUC(b) with the percentile interval of the paired replicates."""
-    d = a["replicates"] - b["replicates"]
-    low, high = np.quantile(d, [alpha / 2, 1 - alpha / 2])
-    return {"delta": a["auc"] - b["auc"], "low": float(low), "high": float(high)}
-
-
 # ============================================================================================== inputs
 def pixel_cells(image, eta_centre=None, extent=(0.45, 0.45), max_cells: Optional[int] = None) -> np.ndarray:
     """Non-zero pixels of ``[N, H, W]`` images as zero-padded cells ``[N, M, 4]`` = (E_T, delta eta,
@@ -242,9 +188,9 @@ def greedy_cones(cones: np.ndarray, y, train, val, weight=None, max_cones: int =
                 continue
             cols = chosen + [k]
             if len(cols) == 1:  # one cone: the cut on it is the classifier (004: "the optimal cone size")
-                trial[k] = weighted_auc(y[val], -cones[val, k], w[val])
+                trial[k] = weighted_roc_auc(y[val], -cones[val, k], w[val])
                 continue
-            trial[k] = weighted_auc(y[val], logs[val][:, cols] @ _fisher(logs[train][:, cols], y[train], w[train]),
+            trial[k] = weighted_roc_auc(y[val], logs[val][:, cols] @ _fisher(logs[train][:, cols], y[train], w[train]),
                                     w[val])
         k_best = max(trial, key=trial.get)
         if rows and trial[k_best] - best_auc < tol:
@@ -536,7 +482,7 @@ def _roc_plot(y, scores: dict, weight, labels: dict, path: Path, title: str) -> 
     ax1, ax2 = fig.subplots(1, 2)
     for key, s in scores.items():
         fpr, tpr, _ = skm.roc_curve(y, s, sample_weight=weight)
-        auc = weighted_auc(y, s, weight)
+        auc = weighted_roc_auc(y, s, weight)
         ax1.plot(fpr, tpr, label=f"{labels[key]} ({auc:.3f})")
         ok = fpr > 0
         ax2.plot(tpr[ok], 1.0 / fpr[ok], label=labels[key])
@@ -574,7 +520,7 @@ def _orderings(config: StudyConfig, boot, specs) -> tuple:
     for a, b, kind in ORDERINGS[config.study]:
         if a not in boot or b not in boot:
             continue
-        d = difference(boot[a], boot[b])
+        d = auc_difference(boot[a], boot[b])
         if kind == ">":
             holds = d["low"] > 0
         else:
@@ -675,10 +621,10 @@ def run_study(config: StudyConfig) -> dict:
         with quiet_retracing():  # one network after another in this process: retracing is expected
             s, rec = fit_predict(spec, data, y, weight, train, val, test, config, seed=config.seed + 101 * i)
         scores[spec["key"]], records[spec["key"]] = s, rec
-        _say(config, f"{spec['label']}: AUC {weighted_auc(y[test], s, weight[test]):.4f} "
+        _say(config, f"{spec['label']}: AUC {weighted_roc_auc(y[test], s, weight[test]):.4f} "
                      f"({rec['epochs']} epochs, {rec['seconds']} s)")
-    boot = paired_bootstrap(y[test], scores, weight[test], n_boot=config.n_boot, seed=config.seed)
-    unweighted = {k: weighted_auc(y[test], s) for k, s in scores.items()}
+    boot = paired_auc_bootstrap(y[test], scores, weight[test], n_boot=config.n_boot, seed=config.seed)
+    unweighted = {k: weighted_roc_auc(y[test], s) for k, s in scores.items()}
     card = ELECTRONS if config.study == "electrons" else MUONS
     counts = {card.class_names[c]: int((y[test] == c).sum()) for c in (1, 0)}
     table = _table(config, specs, boot, unweighted, records, counts)
