@@ -160,13 +160,18 @@ def plot_training_curves(
     histories, path: PathLike, *, metric_names: Sequence[str] | None = None, title=None,
     figsize=(10.0, 4.0), dpi=100,
 ) -> Path:
-    """Per-epoch training (solid) and validation (dashed) curves, one panel per metric, one colour per fold.
+    """Per-epoch training (solid) and validation (dashed) curves, one panel per metric, one colour per stage.
 
-    ``histories`` is one Keras-style history dict ``{"loss": [...], "val_loss": [...], ...}`` or a
-    list of them (one per fold). ``metric_names`` defaults to every key without the ``val_`` prefix,
-    ``loss`` first.
+    ``histories`` is one Keras-style history dict ``{"loss": [...], "val_loss": [...], ...}``, a list of
+    them (one per fold, labelled "fold 1", "fold 2", ...) or a dict ``{stage name: history}`` (a run's
+    stages, e.g. ``fold_0``, ``fold_1``, ``final``, labelled by their names). ``metric_names`` defaults to
+    every key without the ``val_`` prefix, ``loss`` first.
     """
-    folds = [histories] if isinstance(histories, Mapping) else list(histories)
+    if isinstance(histories, Mapping) and histories and all(isinstance(h, Mapping) for h in histories.values()):
+        labels, folds = [str(k) for k in histories], list(histories.values())
+    else:
+        folds = [histories] if isinstance(histories, Mapping) else list(histories)
+        labels = [f"fold {k + 1}" for k in range(len(folds))]
     if not folds or not all(isinstance(h, Mapping) for h in folds):
         raise ValueError(
             "histories: expected a history dict {metric: per-epoch values} or a list of them (one per fold)"
@@ -189,7 +194,7 @@ def plot_training_curves(
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color="black", linestyle=s, label=t) for s, t in (("-", "train"), ("--", "validation"))]
     if len(folds) > 1:
-        handles += [Line2D([], [], color=c, label=f"fold {k + 1}") for k, c in enumerate(palette)]
+        handles += [Line2D([], [], color=c, label=label) for label, c in zip(labels, palette)]
     axes[-1].legend(handles=handles, fontsize="small")
     if title:
         fig.suptitle(title)

@@ -104,6 +104,14 @@ def test_training_curves_draw_each_history(tmp_path, drawn):
     drawn_curves = [list(line.get_ydata()) for line in loss_ax.get_lines()]
     for h in folds:
         assert h["loss"] in drawn_curves and h["val_loss"] in drawn_curves
+    assert [t.get_text() for t in drawn[0].axes[-1].get_legend().get_texts()] == [
+        "train", "validation", "fold 1", "fold 2", "fold 3"]
+    # A run's stages are labelled by their names (the last stage trains on all jets: it is not a fold).
+    stages = dict(zip(("fold_0", "fold_1", "final"), folds))
+    plots.plot_training_curves(stages, tmp_path / "stages.png", dpi=60)
+    assert [t.get_text() for t in drawn[1].axes[-1].get_legend().get_texts()] == [
+        "train", "validation", "fold_0", "fold_1", "final"]
+    assert [list(line.get_ydata()) for line in drawn[1].axes[0].get_lines()] == drawn_curves
     with pytest.raises(ValueError, match="histories: expected a history dict"):
         plots.plot_training_curves([], tmp_path / "bad.png")
 

@@ -125,7 +125,7 @@ def write_report(
             y_true, probs, classes, plot_dir / "rejection.png", signal_class=signal
         ),
         "Confusion matrix": plots.plot_confusion_matrix(y_true, probs, classes, plot_dir / "confusion_matrix.png"),
-        "Training curves": plots.plot_training_curves(list(histories.values()), plot_dir / "training_curves.png"),
+        "Training curves": plots.plot_training_curves(histories, plot_dir / "training_curves.png"),
     }
     if "mass_sculpting" in test:
         figures["Background mass before and after the cut (mass sculpting)"] = plots.plot_mass_sculpting(
