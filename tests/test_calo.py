@@ -378,7 +378,7 @@ def test_greedy_cones_pick_the_informative_cones():
 
 
 def test_pixel_cells_list_the_nonzero_pixels():
-    from jettf.calo.study import pixel_cells
+    from jettf.calo.images import pixel_cells
 
     image = np.zeros((2, 4, 4), "f4")
     image[0, 0, 3], image[0, 2, 1], image[1, 3, 3] = 2.0, 5.0, 1.0

@@ -15,7 +15,7 @@ import numpy as np
 
 from jettf.jets import JetBatch
 
-__all__ = ["synthetic_jets", "synthetic_e2e_images", "write_dummy_files", "DUMMY_SIZES"]
+__all__ = ["synthetic_jets", "synthetic_e2e_images", "synthetic_lepton_candidates", "write_dummy_files", "DUMMY_SIZES"]
 
 
 def synthetic_jets(n: int, class_names: Sequence[str], seed: int = 0, max_constituents: int = 40,
@@ -68,9 +68,39 @@ def synthetic_e2e_images(n: int, seed: int = 0, n_tracks=(16, 9)):
     return x, y
 
 
+def synthetic_lepton_candidates(kind: str, n: int, seed: int = 0) -> dict:
+    """``n`` candidates (labels alternating 0, 1) in the layout of ``electrons.h5`` / ``muons.h5``
+    (:mod:`jettf.io.leptons`). Electrons (y = 1) leave a narrow ECAL shower (3 x 3 cells) and ~nothing in the
+    HCAL; jets (y = 0) a wider one (7 x 7) and a few GeV in the HCAL. Prompt muons (y = 1) see only soft noise;
+    non-prompt ones a few GeV of hadrons within delta-R ~ 0.15. Weights vary (0.5-1.5)."""
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 2).astype(np.int8)
+    pt = rng.uniform(10.0, 30.0 if kind == "electrons" else 15.0, n).astype(np.float32)
+    eta = rng.uniform(-2.0, 2.0, n).astype(np.float32)
+    out = {"y": y, "pt": pt, "eta": eta, "weight": rng.uniform(0.5, 1.5, n).astype(np.float32)}
+    if kind == "electrons":
+        d = np.arange(31) - 15
+        width = np.where(y == 1, 0.8, 2.5)[:, None, None]
+        shower = np.exp(-(d[None, :, None] ** 2 + d[None, None, :] ** 2) / (2 * width**2))
+        ecal = pt[:, None, None] * shower / shower.sum(axis=(1, 2), keepdims=True)
+        ecal = (ecal * rng.uniform(0.8, 1.2, ecal.shape) * (ecal > 0.02)).astype(np.float32)
+        hcal = np.zeros((n, 8, 8), np.float32)
+        hcal[:, 3:5, 3:5] = (np.where(y == 1, 0.05, 2.0)[:, None, None] * rng.exponential(1.0, (n, 2, 2)))
+        cosh = np.cosh(eta)[:, None, None].astype(np.float32)
+        out.update(ecal_et=ecal, ecal_e=ecal * cosh, hcal_et=hcal, hcal_e=hcal * cosh,
+                   hcal_offset=rng.uniform(-0.05, 0.05, (n, 2)).astype(np.float32))
+    else:
+        centres = -0.45 + (np.arange(32) + 0.5) * 0.9 / 32
+        dr = np.hypot(centres[:, None], centres[None, :])
+        noise = rng.exponential(0.01, (n, 32, 32)) * (rng.random((n, 32, 32)) < 0.3)
+        core = np.where(y == 0, 3.0, 0.1)[:, None, None] * np.exp(-dr**2 / (2 * 0.08**2))[None] / 20
+        out["image_et"] = ((noise + core * rng.uniform(0.5, 1.5, (n, 1, 1))) * (dr < 0.45)).astype(np.float32)
+    return out
+
+
 #: Jets per class in the dummy files of each builder.
 DUMMY_SIZES = {"jetnet_images": 10, "top_tagging_images": {"train": 10, "val": 4, "test": 4},
-               "quark_gluon_images": 20, "cms_quark_gluon_images": 20}
+               "quark_gluon_images": 20, "cms_quark_gluon_images": 20, "electron_images": 20, "muon_images": 20}
 
 
 def write_dummy_files(builder_name: str, directory, seed: int = 0) -> Dict[str, list]:
@@ -107,6 +137,14 @@ def write_dummy_files(builder_name: str, directory, seed: int = 0) -> Dict[str, 
             f["X_jets"], f["y"] = images, y.astype(np.float32)
             f["pt"], f["m0"] = np.linspace(75.0, 200.0, n, dtype=np.float32), np.full(n, 12.0, np.float32)
         return {"all": [path]}
+    if builder_name in ("electron_images", "muon_images"):  # 004's candidate files (jettf.io.leptons)
+        from jettf.io import leptons
+
+        kind = builder_name.split("_")[0] + "s"
+        arrays = synthetic_lepton_candidates(kind, 2 * DUMMY_SIZES[builder_name], seed=seed)
+        write = leptons.write_electrons if kind == "electrons" else leptons.write_muons
+        return {"all": [write(arrays, directory / (leptons.ELECTRONS_FILE if kind == "electrons" else
+                                                    leptons.MUONS_FILE))]}
     raise ValueError(f"unknown builder {builder_name!r}")
 
 

@@ -10,18 +10,21 @@ Two kinds, both vectorized over candidates (flat cells with an event index, one 
   muon's impact point; every ECAL cell and HCAL tower shares its E_T among the pixels its area overlaps
   (area fractions), and pixels whose centre lies at delta-R >= 0.45 are zero.
 
+:func:`pixel_cells` turns either kind back into a list of cells (the PFN / EFN inputs, 004 section 4.6).
+
 Image axis 1 is eta, axis 2 is phi (the project's convention). Units: GeV, radians.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from jettf.jets import wrap_phi
 
-__all__ = ["ElectronImages", "hottest_cell", "cell_window", "electron_images", "cone_image", "window_sum"]
+__all__ = ["ElectronImages", "hottest_cell", "cell_window", "electron_images", "cone_image", "window_sum",
+           "pixel_cells"]
 
 
 class ElectronImages(NamedTuple):
@@ -150,3 +153,25 @@ def cone_image(cell_sets: Sequence, calorimeters: Sequence, n_events: int, eta_c
     centres = -cone + (np.arange(pixels) + 0.5) * width
     inside = np.hypot(centres[:, None], centres[None, :]) < cone
     return image * inside[None]
+
+
+def pixel_cells(image, eta_centre=None, extent=(0.45, 0.45), max_cells: Optional[int] = None) -> np.ndarray:
+    """Non-zero pixels of ``[N, H, W]`` images as zero-padded cells ``[N, M, 4]`` = (E_T, delta eta,
+    delta phi, E) (GeV, relative to the image centre; E = E_T cosh(eta_centre + delta eta), E_T where the
+    centre's eta is not given), hardest first, M = the most non-zero pixels of any image (or ``max_cells``)."""
+    image = np.asarray(image, np.float32)
+    n, h, w = image.shape
+    eta = -extent[0] + (np.arange(h) + 0.5) * (2 * extent[0] / h)
+    phi = -extent[1] + (np.arange(w) + 0.5) * (2 * extent[1] / w)
+    flat = image.reshape(n, -1)
+    order = np.argsort(-flat, axis=1, kind="stable")
+    counts = (flat > 0).sum(axis=1)
+    m = int(counts.max(initial=1)) if max_cells is None else int(max_cells)
+    order = order[:, :m]
+    et = np.take_along_axis(flat, order, axis=1)
+    d_eta, d_phi = eta[order // w], phi[order % w]
+    centre = np.zeros(n) if eta_centre is None else np.asarray(eta_centre, np.float64)
+    energy = et * np.cosh(centre[:, None] + d_eta)
+    real = et > 0
+    cells = np.stack([et, d_eta * real, d_phi * real, energy * real], axis=-1).astype(np.float32)
+    return cells

@@ -52,9 +52,10 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from jettf.calo.cards import ELECTRON_FEATURES, ELECTRONS, ISOLATION_RADII, MUONS
+from jettf.calo.images import pixel_cells
 from jettf.metrics import auc_difference, paired_auc_bootstrap, weighted_roc_auc
 
-__all__ = ["StudyConfig", "CPU_EFP_GRIDS", "PAPER_EFP_GRID", "run_study", "ANCHORS", "electron_networks", "muon_networks", "pixel_cells", "greedy_cones"]
+__all__ = ["StudyConfig", "CPU_EFP_GRIDS", "PAPER_EFP_GRID", "run_study", "ANCHORS", "electron_networks", "muon_networks", "greedy_cones"]
 
 #: 004 Table 3.1 and Table 4.1 (AUC), the figures this study is set beside (../shared/docs/ANCHORS.md).
 ANCHORS = {
@@ -130,28 +131,6 @@ def _say(config: StudyConfig, text: str) -> None:
 
 
 # ============================================================================================== inputs
-def pixel_cells(image, eta_centre=None, extent=(0.45, 0.45), max_cells: Optional[int] = None) -> np.ndarray:
-    """Non-zero pixels of ``[N, H, W]`` images as zero-padded cells ``[N, M, 4]`` = (E_T, delta eta,
-    delta phi, E) (GeV, relative to the image centre; E = E_T cosh(eta_centre + delta eta), E_T where the
-    centre's eta is not given), hardest first, M = the most non-zero pixels of any image (or ``max_cells``)."""
-    image = np.asarray(image, np.float32)
-    n, h, w = image.shape
-    eta = -extent[0] + (np.arange(h) + 0.5) * (2 * extent[0] / h)
-    phi = -extent[1] + (np.arange(w) + 0.5) * (2 * extent[1] / w)
-    flat = image.reshape(n, -1)
-    order = np.argsort(-flat, axis=1, kind="stable")
-    counts = (flat > 0).sum(axis=1)
-    m = int(counts.max(initial=1)) if max_cells is None else int(max_cells)
-    order = order[:, :m]
-    et = np.take_along_axis(flat, order, axis=1)
-    d_eta, d_phi = eta[order // w], phi[order % w]
-    centre = np.zeros(n) if eta_centre is None else np.asarray(eta_centre, np.float64)
-    energy = et * np.cosh(centre[:, None] + d_eta)
-    real = et > 0
-    cells = np.stack([et, d_eta * real, d_phi * real, energy * real], axis=-1).astype(np.float32)
-    return cells
-
-
 def _cells_batch(image, deta: float, dphi: float, offset=None, max_cells: Optional[int] = None):
     """A JetBatch of the non-zero pixels of ``[N, H, W]`` (pt = E_T, eta / phi relative to the image centre,
     jet axis at 0) for :func:`jettf.explain.efp_observables`; ``offset`` ``[N, 2]`` shifts the pixel grid;

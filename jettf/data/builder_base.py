@@ -102,6 +102,8 @@ class JetImageConfig(tfds.core.BuilderConfig):
         min_constituents: jets with fewer constituents are dropped (and counted).
         seed: master seed of the generated sample.
         shard_size: source rows per shard task.
+        extra_image_specs: ``{name: ImageSpec}`` of second images stored beside the main one at their own
+            granularity (004's 8 x 8 HCAL beside the 31 x 31 ECAL); sources that hold images only.
     """
 
     image_spec: object = None
@@ -111,6 +113,7 @@ class JetImageConfig(tfds.core.BuilderConfig):
     min_constituents: int = 1
     seed: int = 0
     shard_size: int = 5000
+    extra_image_specs: Optional[Dict[str, object]] = None
 
     def with_n_jets(self, n_jets: int) -> "JetImageConfig":
         """This config with another ``n_jets``, named ``<name>-n<n_jets>``.
@@ -181,6 +184,7 @@ class ShardProcessor:
     feature_spec_json: str
     max_constituents: int
     has_pid: bool
+    extra_specs_json: Tuple[Tuple[str, str], ...] = ()
 
     def __call__(self, task: ShardTask) -> Iterator[Tuple[int, dict]]:
         from jettf.features import FeatureSpec, compute_features
@@ -189,8 +193,9 @@ class ShardProcessor:
         image_spec = ImageSpec.from_json(self.image_spec_json)
         feature_spec = FeatureSpec.from_json(self.feature_spec_json)
         jets = self.read_range(task.path, task.start, task.stop).select(task.rows)
-        if isinstance(jets, records.ImageRows):  # the source files hold images (003's E2E views): stored as read
-            examples = jets.examples(image_spec, where=task.path)
+        if isinstance(jets, records.ImageRows):  # the source files hold images (003, 004): stored as read
+            extra = {name: ImageSpec.from_json(spec) for name, spec in self.extra_specs_json}
+            examples = jets.examples(image_spec, where=task.path, extra_specs=extra)
         else:
             sparse = render(jets, image_spec, sparse=True)
             features, _ = compute_features(jets, feature_spec)
@@ -262,6 +267,9 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         CLASS_NAMES: ClassLabel names in label order (the readers' class names).
         CLASS_DESCRIPTIONS: {class name: physics description}.
         HAS_PID: store PDG ids of constituents.
+        HAS_WEIGHT: store the source's per-candidate weight (004's samples).
+        SOURCE_FEATURES: names of the global features the source computes from its images (004's expert
+            features); empty: the config's FeatureSpec computes them from the constituents.
         SPLIT_BY: ``"file"`` (each public file group is a split, see ``FILE_SPLITS``)
             or ``"fraction"`` (per-class fractions ``SPLIT_FRACTIONS``, stratified).
         GENERATED_N_JETS: jets per class generated when a config leaves ``n_jets`` None.
@@ -273,6 +281,8 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     CLASS_NAMES: Tuple[str, ...] = ()
     CLASS_DESCRIPTIONS: Dict[str, str] = {}
     HAS_PID = False
+    HAS_WEIGHT = False
+    SOURCE_FEATURES: Tuple[str, ...] = ()
     SPLIT_BY = "fraction"
     SPLIT_FRACTIONS: Dict[str, float] = {}
     FILE_SPLITS: Dict[str, str] = {}
@@ -300,13 +310,34 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         """Rows in a source file (without reading them)."""
 
     # ------------------------------------------------------------------ info
+    @classmethod
+    def sample_fingerprint(cls) -> str:
+        """Fingerprint of the physics card that generates this builder's sample (names its folder)."""
+        from jettf import generate
+
+        return generate.get_card(cls.SAMPLE).fingerprint()
+
+    @classmethod
+    def generate(cls, n_per_class: int, folder: Path, seed: int, workers: int = 1, map_shards=None) -> None:
+        """Write a generated sample in the public layout into ``folder`` (:func:`jettf.generate.generate_sample`)."""
+        from jettf import generate
+
+        generate.generate_sample(cls.SAMPLE, n_per_class, folder, seed=seed, workers=workers, map_shards=map_shards)
+
+    @property
+    def _extra_specs(self) -> Dict[str, object]:
+        return dict(self.builder_config.extra_image_specs or {})
+
     @property
     def _layout(self) -> RecordLayout:
         cfg = self.builder_config
+        extra = {name: (spec.npix, spec.n_channels) for name, spec in self._extra_specs.items()}
         return RecordLayout(cfg.image_spec.npix, cfg.image_spec.n_channels, len(self._feature_names()),
-                            cfg.max_constituents, self.HAS_PID)
+                            cfg.max_constituents, self.HAS_PID, extra_images=extra, has_weight=self.HAS_WEIGHT)
 
     def _feature_names(self) -> List[str]:
+        if self.SOURCE_FEATURES:
+            return list(self.SOURCE_FEATURES)
         return list(self.builder_config.resolved_feature_spec().names())
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -336,6 +367,8 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "max_constituents": cfg.max_constituents,
             "min_constituents": cfg.min_constituents,
             "has_pid": self.HAS_PID,
+            "has_weight": self.HAS_WEIGHT,
+            "extra_image_specs": {name: json.loads(spec.to_json()) for name, spec in self._extra_specs.items()},
             "n_jets": cfg.n_jets,
             "order": "stratified: the j-th of m_c jets of class c sorts by (j + 0.5) / m_c; "
                      "contiguous slices are stratified by class",
@@ -367,6 +400,7 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             feature_spec_json=cfg.resolved_feature_spec().to_json(),
             max_constituents=cfg.max_constituents,
             has_pid=self.HAS_PID,
+            extra_specs_json=tuple((name, spec.to_json()) for name, spec in self._extra_specs.items()),
         )
         shard_runner = getattr(self, "shard_runner", None)
         if shard_runner is not None:  # Beam's DaskRunner computes the tasks; TFDS writes here (jettf.data.distributed)
@@ -453,12 +487,11 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return {"groups": groups, "record": record}
 
     def _generated_source(self, download_dir: Path) -> dict:
-        from jettf import generate
         from jettf.utils import read_json, sha256_file, write_json
 
         cfg = self.builder_config
         n_jets = int(cfg.n_jets if cfg.n_jets is not None else self.GENERATED_N_JETS)
-        card = generate.get_card(self.SAMPLE).fingerprint()
+        card = self.sample_fingerprint()
         settings = {"sample": self.SAMPLE, "n_jets_per_class": n_jets, "seed": int(cfg.seed), "card_fingerprint": card}
         # The folder is named by everything that fixes the jets, so a sample is reused only when identical.
         folder = download_dir / GENERATED_DIR / f"{self.SAMPLE}-n{n_jets}-seed{cfg.seed}-{card}"
@@ -470,9 +503,8 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                  f"{n_jets} jets per class with Pythia 8 + FastJet (seed {cfg.seed}) into {folder}")
             folder.mkdir(parents=True, exist_ok=True)
             shard_runner = getattr(self, "shard_runner", None)  # Beam's DaskRunner: Pythia shards on the cluster
-            generate.generate_sample(self.SAMPLE, n_jets, folder, seed=int(cfg.seed),
-                                     workers=getattr(self, "workers", 1),
-                                     map_shards=shard_runner.map if shard_runner is not None else None)
+            self.generate(n_jets, folder, seed=int(cfg.seed), workers=getattr(self, "workers", 1),
+                          map_shards=shard_runner.map if shard_runner is not None else None)
             groups = self.public_files(folder)
             files = [{"group": g, "name": Path(p).name, "bytes": Path(p).stat().st_size, "sha256": sha256_file(p)}
                      for g, paths in groups.items() for p in paths if Path(p).is_file()]
@@ -576,46 +608,55 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     # ------------------------------------------------------------ statistics
     def _record_statistics(self) -> None:
-        """Mean/std images and feature mean/std of the training split, per-split counts, from the written records."""
+        """Mean/std images (of the main and any second image) and feature mean/std of the training split,
+        per-split counts, from the written records."""
         import tensorflow as tf
 
         layout = self._layout
         parser = records.RecordParser(self.info.features)
-        n_pix = layout.npix * layout.npix
-        stats, max_pixels = {}, 0
+        images = {"image": (layout.npix, layout.n_channels), **layout.extra_images}  # record-key prefix -> shape
+        keys = [f"{p}_{k}" for p in images for k in ("index", "values")] + ["global_features", "n_outside", "label"]
+        stats, max_pixels = {}, dict.fromkeys(images, 0)
         for split, info in self.info.splits.items():
             files = [str(p) for p in info.filepaths]
             ds = tf.data.TFRecordDataset(files).batch(2048).map(tf.autograph.experimental.do_not_convert(
-                lambda s: parser.parse(s, ["image_index", "image_values", "global_features", "n_outside", "label"])))
-            sums = np.zeros((n_pix, layout.n_channels))
-            squares = np.zeros((n_pix, layout.n_channels))
+                lambda s: parser.parse(s, keys)))
+            moments = {p: (np.zeros((npix * npix, c)), np.zeros((npix * npix, c))) for p, (npix, c) in images.items()}
             f_sum = np.zeros(layout.n_features)
             f_squares = np.zeros(layout.n_features)
             n, outside = 0, 0
             for batch in ds.as_numpy_iterator():
                 n += len(batch["label"])
                 outside += int(batch["n_outside"].sum())
-                max_pixels = max(max_pixels, batch["image_index"].shape[1])  # padded to the longest jet
+                for prefix, (npix, _) in images.items():
+                    index, values = batch[f"{prefix}_index"], batch[f"{prefix}_values"]
+                    max_pixels[prefix] = max(max_pixels[prefix], index.shape[1])  # padded to the longest jet
+                    if split == "train":
+                        for total, part in zip(moments[prefix], records.pixel_moments(index, values, npix)):
+                            total += part
                 if split == "train":
-                    s, q = records.pixel_moments(batch["image_index"], batch["image_values"], layout.npix)
-                    sums += s
-                    squares += q
                     g = batch["global_features"].astype(np.float64)
                     f_sum += g.sum(axis=0)
                     f_squares += (g * g).sum(axis=0)
             stats[split] = {"n_examples": n, "n_constituents_outside_image": outside}
             if split == "train" and n:
-                shape = (layout.npix, layout.npix, layout.n_channels)
-                mean, std = _mean_std(sums, squares, n)
-                self.info.metadata["pixel_mean"] = records.encode_array(mean.reshape(shape))
-                self.info.metadata["pixel_std"] = records.encode_array(std.reshape(shape))
+                extra = {}
+                for prefix, (npix, c) in images.items():
+                    mean, std = _mean_std(*moments[prefix], n)
+                    where = self.info.metadata if prefix == "image" else extra.setdefault(prefix, {})
+                    where["pixel_mean"] = records.encode_array(mean.reshape(npix, npix, c))
+                    where["pixel_std"] = records.encode_array(std.reshape(npix, npix, c))
                 mean, std = _mean_std(f_sum, f_squares, n)
                 self.info.metadata["feature_mean"] = records.encode_array(mean)
                 self.info.metadata["feature_std"] = records.encode_array(std)
+                if extra:
+                    self.info.metadata["extra_image_statistics"] = extra
         self.info.metadata["statistics"] = stats
         # The most sparse-image entries of any jet (pixels, or constituents inside the image for additive
         # specs): the static length of padded sparse images.
-        self.info.metadata["max_pixels"] = max_pixels
+        self.info.metadata["max_pixels"] = max_pixels.pop("image")
+        if max_pixels:
+            self.info.metadata["extra_max_pixels"] = max_pixels
         outside = sum(s["n_constituents_outside_image"] for s in stats.values())
         if outside:
             _say(f"{self.name}: {outside} constituents fell outside the image window and are not in the images "

@@ -66,6 +66,25 @@ class JetDatasetInfo:
 
         return FeatureSpec.from_dict(self.metadata["feature_spec"])
 
+    @functools.cached_property
+    def extra_image_specs(self) -> dict:
+        """``{name: ImageSpec}`` of the second images the records carry (004's ``hcal``); empty for jets."""
+        from jettf.images import ImageSpec
+
+        return {name: ImageSpec.from_dict(spec) for name, spec in (self.metadata.get("extra_image_specs") or {}).items()}
+
+    def extra_image_statistics(self, name: str) -> tuple:
+        """``(pixel_mean, pixel_std)`` float32 ``[npix, npix, C]`` of the second image ``name`` (training split)."""
+        stats = (self.metadata.get("extra_image_statistics") or {}).get(name)
+        if stats is None:
+            raise ValueError(f"{self.name}: no statistics of a second image {name!r} in the metadata "
+                             f"(second images: {sorted(self.extra_image_specs)})")
+        return records.decode_array(stats["pixel_mean"]), records.decode_array(stats["pixel_std"])
+
+    def extra_max_pixels(self, name: str) -> int:
+        """The static length of the padded sparse second image ``name``."""
+        return int((self.metadata.get("extra_max_pixels") or {}).get(name) or 1)
+
     @property
     def class_names(self) -> List[str]:
         return list(self.metadata["class_names"])
@@ -119,6 +138,8 @@ class JetDatasetInfo:
         sparse images to ``max_pixels``, constituents and pid to ``max_constituents``."""
         m = self.layout.max_constituents
         pad_to = {"image_index": self.max_pixels, "image_values": self.max_pixels, "constituents": m, "pid": m}
+        for name in self.extra_image_specs:
+            pad_to[f"{name}_index"] = pad_to[f"{name}_values"] = self.extra_max_pixels(name)
         return records.RecordParser(self.builder.info.features, pad_to)
 
     @property
@@ -178,6 +199,9 @@ class JetDatasetInfo:
             f"  source: {origin}",
             f"  images: {spec.npix}x{spec.npix}x{spec.n_channels} {list(spec.channels)} over +-{spec.extent}, "
             f"center={spec.center}; {len(self.feature_names)} global features",
+            *[f"  second image {name!r}: {e.npix}x{e.npix}x{e.n_channels} {list(e.channels)} over +-{e.extent}"
+              for name, e in self.extra_image_specs.items()],
+            *(["  per-candidate weights stored (used in training and evaluation)"] if self.layout.has_weight else []),
             "  splits: " + ", ".join(f"{s} {n} {counts.get(s, '')}" for s, n in self.splits.items()),
         ]
         return "\n".join(lines)

@@ -18,6 +18,11 @@ key                 TFDS feature          meaning
 ``jet``             float32 ``[4]``       jet (pt, eta, phi, mass)
 ``n_outside``       int32 scalar          constituents that fell outside the image
 ``label``           ClassLabel            the class, with physics names
+``<name>_index``,   int32 ``[K']``,       a second image of another granularity (004's 8 x 8 HCAL
+``<name>_values``   float32 ``[K', C']``  beside the 31 x 31 ECAL), sparse like ``image_*``; only
+                                          datasets with ``extra_images``
+``weight``          float32 scalar        the source's per-candidate weight (004's pt reweighting);
+                                          only datasets with ``has_weight``
 ==================  ====================  ==================================================
 
 Variable-length features are stored unpadded (TFDS writes them as flat
@@ -27,7 +32,9 @@ records at once with the spec TFDS derives from the ``FeaturesDict``.
 Sources that hold images rather than constituents (003's E2E files) are read as
 :class:`ImageRows`: their records keep the same keys, with the stored pixels
 as ``image_index``/``image_values``, no constituents (``M = 0``), no global
-features (``F = 0``) and ``n_outside = 0``.
+features (``F = 0``) and ``n_outside = 0``, unless the source gives features computed from its images (004's
+expert features and isolation cones), per-candidate weights, cells (the non-zero pixels as constituents, for
+PFN/EFN) or a second image.
 """
 
 from __future__ import annotations
@@ -66,26 +73,36 @@ class RecordLayout:
         n_features: ``F``, the number of global features.
         max_constituents: ``M``, the most constituents a record holds.
         has_pid: records carry a ``pid`` feature.
+        extra_images: ``{name: (npix, n_channels)}`` of the second images records carry (``<name>_index``,
+            ``<name>_values``); empty for jet datasets.
+        has_weight: records carry a per-candidate ``weight``.
     """
 
-    def __init__(self, npix: int, n_channels: int, n_features: int, max_constituents: int, has_pid: bool):
+    def __init__(self, npix: int, n_channels: int, n_features: int, max_constituents: int, has_pid: bool,
+                 extra_images: Optional[Dict[str, Tuple[int, int]]] = None, has_weight: bool = False):
         self.npix, self.n_channels, self.n_features = int(npix), int(n_channels), int(n_features)
         self.max_constituents, self.has_pid = int(max_constituents), bool(has_pid)
+        self.extra_images = {str(k): (int(v[0]), int(v[1])) for k, v in (extra_images or {}).items()}
+        self.has_weight = bool(has_weight)
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> "RecordLayout":
         spec = metadata["image_spec"]
+        extra = {name: (s["npix"], len(s["channels"])) for name, s in (metadata.get("extra_image_specs") or {}).items()}
         return cls(
             npix=spec["npix"],
             n_channels=len(spec["channels"]),
             n_features=len(metadata["feature_names"]),
             max_constituents=metadata["max_constituents"],
             has_pid=metadata["has_pid"],
+            extra_images=extra,
+            has_weight=metadata.get("has_weight", False),
         )
 
     def __repr__(self) -> str:
         return (f"RecordLayout(npix={self.npix}, n_channels={self.n_channels}, n_features={self.n_features}, "
-                f"max_constituents={self.max_constituents}, has_pid={self.has_pid})")
+                f"max_constituents={self.max_constituents}, has_pid={self.has_pid}, "
+                f"extra_images={self.extra_images}, has_weight={self.has_weight})")
 
 
 def tfds_features(layout: RecordLayout, class_names: Sequence[str]):
@@ -103,6 +120,11 @@ def tfds_features(layout: RecordLayout, class_names: Sequence[str]):
     }
     if layout.has_pid:
         features["pid"] = tfds.features.Tensor(shape=(None,), dtype=np.int32)
+    for name, (_, n_channels) in layout.extra_images.items():
+        features[f"{name}_index"] = tfds.features.Tensor(shape=(None,), dtype=np.int32)
+        features[f"{name}_values"] = tfds.features.Tensor(shape=(None, n_channels), dtype=np.float32)
+    if layout.has_weight:
+        features["weight"] = tfds.features.Tensor(shape=(), dtype=np.float32)
     return tfds.features.FeaturesDict(features)
 
 
@@ -149,10 +171,11 @@ def iter_examples(sparse, features: np.ndarray, jets, has_pid: bool) -> Iterator
 
 @dataclasses.dataclass
 class ImageRows:
-    """Images read from source files that store images, not constituents (003's E2E jet views).
+    """Images read from source files that store images, not constituents (003's E2E jet views, 004's
+    calorimeter images).
 
     A builder's ``read_range`` returns these instead of a JetBatch; the shard stage then stores the
-    pixels as they are (no rendering, no global features, no constituents). ``n_constituents`` (what
+    pixels as they are (no rendering, no FeatureSpec features). ``n_constituents`` (what
     ``min_constituents`` counts) is the number of non-empty pixels.
 
     Attributes:
@@ -161,6 +184,11 @@ class ImageRows:
         count: int64 ``[N]`` non-empty pixels per image.
         channels: channel names (:data:`jettf.images.channels.CHANNELS`); npix: image side.
         labels: int64 ``[N]``; class_names: their names. jet: float32 ``[N, 4]`` (pt, eta, phi, mass).
+        features: float32 ``[N, F]`` features the source computes from its images (None: none).
+        weight: float32 ``[N]`` per-candidate weights (None: none).
+        cells: float32 ``[N, M, 4]`` constituents made of the image's cells (pt, eta, phi, energy), hardest
+            first, zero-padded (None: none).
+        extra: ``{name: ImageRows}`` second images of the same rows at another granularity (None: none).
     """
 
     index: np.ndarray
@@ -171,6 +199,10 @@ class ImageRows:
     labels: np.ndarray
     jet: np.ndarray
     class_names: Optional[Tuple[str, ...]] = None
+    features: Optional[np.ndarray] = None
+    weight: Optional[np.ndarray] = None
+    cells: Optional[np.ndarray] = None
+    extra: Optional[Dict[str, "ImageRows"]] = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -180,8 +212,10 @@ class ImageRows:
         return self.count
 
     @classmethod
-    def from_dense(cls, images: np.ndarray, channels: Sequence[str], labels, jet, class_names=None) -> "ImageRows":
-        """From dense ``[N, npix, npix, C]`` images (a pixel is non-empty when any channel is non-zero)."""
+    def from_dense(cls, images: np.ndarray, channels: Sequence[str], labels, jet, class_names=None,
+                   **rows) -> "ImageRows":
+        """From dense ``[N, npix, npix, C]`` images (a pixel is non-empty when any channel is non-zero);
+        ``rows``: the optional per-row fields (``features``, ``weight``, ``cells``, ``extra``)."""
         n, npix = images.shape[0], images.shape[1]
         flat = np.asarray(images, dtype=np.float32).reshape(n, npix * npix, -1)
         row, pixel = np.nonzero(np.any(flat != 0, axis=-1))
@@ -193,25 +227,36 @@ class ImageRows:
         index[row, slot] = pixel
         values[row, slot] = flat[row, pixel]
         return cls(index, values, count, tuple(channels), int(npix), np.asarray(labels, dtype=np.int64),
-                   np.asarray(jet, dtype=np.float32), None if class_names is None else tuple(class_names))
+                   np.asarray(jet, dtype=np.float32), None if class_names is None else tuple(class_names), **rows)
+
+    def _per_row(self) -> Dict[str, np.ndarray]:
+        """The per-row arrays that are set."""
+        names = ("index", "values", "count", "labels", "jet", "features", "weight", "cells")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
     def select(self, rows) -> "ImageRows":
-        return dataclasses.replace(self, index=self.index[rows], values=self.values[rows], count=self.count[rows],
-                                   labels=self.labels[rows], jet=self.jet[rows])
+        extra = None if self.extra is None else {k: v.select(rows) for k, v in self.extra.items()}
+        return dataclasses.replace(self, **{k: v[rows] for k, v in self._per_row().items()}, extra=extra)
 
     @staticmethod
     def concatenate(parts: Sequence["ImageRows"]) -> "ImageRows":
         """Rows of all parts (same channels and side), padded to the widest."""
-        width = max(p.index.shape[1] for p in parts)
-        pad = lambda a, w: np.pad(a, [(0, 0), (0, w - a.shape[1])] + [(0, 0)] * (a.ndim - 2))  # noqa: E731
-        return dataclasses.replace(parts[0], index=np.concatenate([pad(p.index, width) for p in parts]),
-                                   values=np.concatenate([pad(p.values, width) for p in parts]),
-                                   count=np.concatenate([p.count for p in parts]),
-                                   labels=np.concatenate([p.labels for p in parts]),
-                                   jet=np.concatenate([p.jet for p in parts]))
+        def joined(arrays):  # index, values and cells have per-part widths (axis 1): zero-pad to the widest
+            if arrays[0].ndim < 2:
+                return np.concatenate(arrays)
+            width = max(a.shape[1] for a in arrays)
+            return np.concatenate([np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2))
+                                   for a in arrays])
 
-    def examples(self, image_spec, where: str = "source") -> Iterator[dict]:
-        """One example per row holding the ``image_spec``'s channels (pixels empty in all of them left out)."""
+        first = parts[0]
+        fields = {k: joined([p._per_row()[k] for p in parts]) for k in first._per_row()}
+        extra = None if first.extra is None else {
+            k: ImageRows.concatenate([p.extra[k] for p in parts]) for k in first.extra}
+        return dataclasses.replace(first, **fields, extra=extra)
+
+    def sparse(self, image_spec, where: str = "source") -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(index [N, K], values [N, K, C], count [N])`` of the ``image_spec``'s channels, the pixels empty
+        in all of them left out (used entries first, in pixel order)."""
         missing = [c for c in image_spec.channels if c not in self.channels]
         if missing or image_spec.npix != self.npix:
             raise ValueError(f"{where}: the files hold {self.npix}x{self.npix} images of channels "
@@ -219,17 +264,33 @@ class ImageRows:
                              f"with {list(image_spec.channels)} (missing {missing})")
         values = self.values[..., [self.channels.index(c) for c in image_spec.channels]]
         used = np.any(values != 0, axis=-1) & (np.arange(self.index.shape[1]) < self.count[:, None])
-        order = np.argsort(~used, axis=1, kind="stable")  # the used entries first, in pixel order
+        order = np.argsort(~used, axis=1, kind="stable")
         index = np.take_along_axis(self.index, order, axis=1)
         values = np.take_along_axis(values, order[..., None], axis=1)
-        count = used.sum(axis=1)
-        empty_constituents = np.zeros((0, len(CONSTITUENT_NAMES)), np.float32)
-        no_features = np.zeros(0, np.float32)
+        return index, values, used.sum(axis=1)
+
+    def examples(self, image_spec, where: str = "source", extra_specs: Optional[dict] = None) -> Iterator[dict]:
+        """One example per row holding the ``image_spec``'s channels (and each ``extra_specs[name]``'s channels
+        of the second image ``name``), with the features, weight and cells the rows carry."""
+        index, values, count = self.sparse(image_spec, where)
+        extra_specs = dict(extra_specs or {})
+        if sorted(extra_specs) != sorted(self.extra or {}):
+            raise ValueError(f"{where}: the rows hold second images {sorted(self.extra or {})}; the config expects "
+                             f"{sorted(extra_specs)}")
+        extras = {name: self.extra[name].sparse(spec, where) for name, spec in extra_specs.items()}
+        features = np.zeros((len(self), 0), np.float32) if self.features is None else self.features.astype(np.float32)
+        cells = np.zeros((len(self), 0, len(CONSTITUENT_NAMES)), np.float32) if self.cells is None else self.cells
+        n_cells = (cells[..., 0] > 0).sum(axis=1)
         for i in range(len(self)):
             k = count[i]
-            yield {"image_index": index[i, :k], "image_values": values[i, :k], "global_features": no_features,
-                   "constituents": empty_constituents, "jet": self.jet[i], "n_outside": np.int32(0),
-                   "label": self.labels[i]}
+            example = {"image_index": index[i, :k], "image_values": values[i, :k], "global_features": features[i],
+                       "constituents": cells[i, :n_cells[i]].astype(np.float32), "jet": self.jet[i],
+                       "n_outside": np.int32(0), "label": self.labels[i]}
+            for name, (e_index, e_values, e_count) in extras.items():
+                example[f"{name}_index"], example[f"{name}_values"] = e_index[i, :e_count[i]], e_values[i, :e_count[i]]
+            if self.weight is not None:
+                example["weight"] = np.float32(self.weight[i])
+            yield example
 
 
 # ------------------------------------------------------------------- reading

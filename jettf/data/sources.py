@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from jettf.jets import JetBatch
 
-__all__ = ["jetnet_range", "top_tagging_range", "quark_gluon_range", "cms_quark_gluon_range", "count_rows"]
+__all__ = ["jetnet_range", "top_tagging_range", "quark_gluon_range", "cms_quark_gluon_range", "electrons_range",
+           "muons_range", "ELECTRON_SOURCE_FEATURES", "MUON_SOURCE_FEATURES", "count_rows"]
 
 
 def jetnet_range(path: str, start: int, stop: int, class_names) -> JetBatch:
@@ -59,6 +62,67 @@ def cms_quark_gluon_range(path: str, start: int, stop: int):
                                           sum((c.channels for c in chunks), ()), first.labels,
                                           np.stack([first.pt, zeros, zeros, first.m0], axis=-1), first.class_names))
     return ImageRows.concatenate(parts)
+
+
+#: The global features of ``electron_images``: 004's seven expert features (eq. 3.1-3.4) and the candidate mass.
+ELECTRON_SOURCE_FEATURES = ("r_had", "w_eta2", "r_phi", "r_eta", "sigma_eta_eta", "iso_0.3", "iso_0.4", "mass")
+#: The global features of ``muon_images``: the isolation I_mu(R0) of 004's 18 cones, 0.025 <= R0 <= 0.45.
+MUON_SOURCE_FEATURES = tuple(f"iso_{r:g}" for r in np.round(np.linspace(0.025, 0.45, 18), 6))
+
+
+def electrons_range(path: str, start: int, stop: int, max_cells: int = 256):
+    """Rows of ``electrons.h5`` (004 chapter 3) as :class:`jettf.data.records.ImageRows`: the 31 x 31 ECAL image
+    (channels ``ecal_et``, ``ecal``: E_T and E) and, as the second image ``hcal``, the 8 x 8 HCAL towers (``hcal_et``,
+    ``hcal``); the expert features and the mass (:data:`ELECTRON_SOURCE_FEATURES`) computed from the images; the
+    stored weights; cells: the ``max_cells`` hardest non-zero ECAL cells and HCAL towers (E_T, delta eta, delta phi
+    from the ECAL image centre, E); jet = (track pt, track eta, 0, mass)."""
+    from jettf.calo.cards import ELECTRONS
+    from jettf.calo.images import pixel_cells
+    from jettf.detector.cards import CARDS
+    from jettf.data.records import ImageRows
+    from jettf.features.calorimeter import candidate_mass, electron_features
+    from jettf.io.leptons import read_electrons
+
+    s = read_electrons(path, start=start, max_rows=stop - start)
+    labels = s.labels
+    features = electron_features(s["ecal_e"], s["ecal_et"], s["hcal_et"])
+    mass = candidate_mass(s["ecal_et"], s["hcal_et"], s["hcal_offset"])
+    card = CARDS[ELECTRONS.detector]
+    ecal = pixel_cells(s["ecal_et"], s["eta"], extent=(ELECTRONS.ecal_pixels * card.ecal.deta / 2,
+                                                       ELECTRONS.ecal_pixels * card.ecal.dphi / 2))
+    hcal = pixel_cells(s["hcal_et"], s["eta"], extent=(ELECTRONS.hcal_pixels * card.hcal.deta / 2,
+                                                       ELECTRONS.hcal_pixels * card.hcal.dphi / 2))
+    hcal[..., 1:3] += np.where(hcal[..., :1] > 0, s["hcal_offset"][:, None, :], 0.0)
+    cells = np.concatenate([ecal, hcal], axis=1)
+    order = np.argsort(-cells[..., 0], axis=1, kind="stable")[:, :max_cells]
+    cells = np.take_along_axis(cells, order[..., None], axis=1)
+    zeros = np.zeros(len(s), np.float32)
+    jet = np.stack([s["pt"], s["eta"], zeros, mass], axis=-1)
+    hcal_rows = ImageRows.from_dense(np.stack([s["hcal_et"], s["hcal_e"]], axis=-1), ("hcal_et", "hcal"), labels, jet)
+    return ImageRows.from_dense(np.stack([s["ecal_et"], s["ecal_e"]], axis=-1), ("ecal_et", "ecal"), labels, jet,
+                                ELECTRONS.class_names, features=np.concatenate([features, mass[:, None]], axis=1),
+                                weight=s["weight"], cells=cells, extra={"hcal": hcal_rows})
+
+
+def muons_range(path: str, start: int, stop: int, max_cells: int = 384):
+    """Rows of ``muons.h5`` (004 chapter 4) as :class:`jettf.data.records.ImageRows`: the 32 x 32 E_T image (channel
+    ``calo_et``) within delta-R < 0.45 of the muon; the 18 isolation cones computed from its pixels
+    (:data:`MUON_SOURCE_FEATURES`); the stored weights; cells: the ``max_cells`` hardest non-zero pixels (E_T, delta
+    eta, delta phi from the muon, E; with <mu> = 50 the 384 hardest hold ~99% of the E_T); jet = (muon pt, muon eta,
+    0, 0)."""
+    from jettf.calo.cards import MUONS
+    from jettf.calo.images import pixel_cells
+    from jettf.data.records import ImageRows
+    from jettf.features.calorimeter import isolation_cones
+    from jettf.io.leptons import read_muons
+
+    s = read_muons(path, start=start, max_rows=stop - start)
+    zeros = np.zeros(len(s), np.float32)
+    return ImageRows.from_dense(
+        s["image_et"][..., None], ("calo_et",), s.labels,
+        np.stack([s["pt"], s["eta"], zeros, zeros], axis=-1), MUONS.class_names,
+        features=isolation_cones(s["image_et"], s["pt"], cone=MUONS.cone), weight=s["weight"],
+        cells=pixel_cells(s["image_et"], s["eta"], extent=(MUONS.cone, MUONS.cone), max_cells=max_cells))
 
 
 def count_rows(reader, path: str) -> int:

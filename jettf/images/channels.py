@@ -51,6 +51,9 @@ QUANTITIES = {
     "track_pt": lambda c, ops: ops.where(c.subdetector == TRACK, c.pt, 0.0),
     "ecal_energy": lambda c, ops: ops.where(c.subdetector == ECAL, c.energy, 0.0),
     "hcal_energy": lambda c, ops: ops.where(c.subdetector == HCAL, c.energy, 0.0),
+    "ecal_pt": lambda c, ops: ops.where(c.subdetector == ECAL, c.pt, 0.0),
+    "hcal_pt": lambda c, ops: ops.where(c.subdetector == HCAL, c.pt, 0.0),
+    "calo_pt": lambda c, ops: ops.where((c.subdetector == ECAL) | (c.subdetector == HCAL), c.pt, 0.0),
     "em_pt": lambda c, ops: ops.where(c.subdetector == GEN_EM, c.pt, 0.0),
     "had_pt": lambda c, ops: ops.where(c.subdetector == GEN_HAD, c.pt, 0.0),
 }
@@ -88,6 +91,7 @@ class Channel:
 
 
 _E2E = "003 (Andrews et al., CMS end-to-end quark/gluon jet images) section 3"
+_CALO = "004 (Collado thesis, calorimeter images of electrons and muons) sections 3.3, 4.3"
 _COLOR = "Komiske, Metodiev, Schwartz, 'Deep learning in color', JHEP 01 (2017) 110; review 001 section 5.3"
 
 CHANNELS = {
@@ -103,6 +107,11 @@ CHANNELS = {
     "tracks": Channel(("track_pt",), "GeV", _E2E, needs_subdetector="detector"),
     "ecal": Channel(("ecal_energy",), "GeV", _E2E, needs_subdetector="detector"),
     "hcal": Channel(("hcal_energy",), "GeV", _E2E, needs_subdetector="detector"),
+    # 004 (Collado thesis) sections 3.3 and 4.3: transverse energy E_T = E / cosh(eta) of ECAL cells, HCAL towers,
+    # and of both (the muon-isolation image).
+    "ecal_et": Channel(("ecal_pt",), "GeV", _CALO, needs_subdetector="detector"),
+    "hcal_et": Channel(("hcal_pt",), "GeV", _CALO, needs_subdetector="detector"),
+    "calo_et": Channel(("calo_pt",), "GeV", _CALO, needs_subdetector="detector"),
     # 003 section 3, "Generated EM+Had": pT of electrons and photons / of hadrons per pixel.
     "em": Channel(("em_pt",), "GeV", _E2E + ', "Generated EM+Had"', needs_subdetector="generator"),
     "had": Channel(("had_pt",), "GeV", _E2E + ', "Generated EM+Had"', needs_subdetector="generator"),

@@ -1,0 +1,1 @@
+"""The `electron_images` TFDS builder."""

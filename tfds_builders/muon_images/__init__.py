@@ -1,0 +1,1 @@
+"""The `muon_images` TFDS builder."""
