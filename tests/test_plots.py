@@ -185,3 +185,12 @@ def test_published_figures_appear_only_beside_the_public_data_they_were_measured
     # 003's CMS detector-level AUC is never printed beside generator-level Z+jet quark/gluon runs.
     assert all("0.8076" not in text for text in report.PUBLISHED.values())
     assert report.published_line("binary", "quark_gluon_images/pt_33", "resnet15", public) == ""
+
+
+def test_figures_of_samples_never_released_appear_beside_every_run_with_the_caveat():
+    generated = {"kind": "generated"}
+    line = report.published_line("binary", "electron_images/et", "calo_cnn", generated)
+    assert "0.972" in line and "never released" in line and "orderings" in line
+    assert "0.973" in report.published_line("binary", "electron_images/quick", "calo_cnn", generated, True)
+    assert "0.848" in report.published_line("binary", "muon_images/image", "pfn", generated)
+    assert report.published_line("binary", "muon_images/image", "lenet", generated) == ""

@@ -36,6 +36,11 @@ class LeptonImageBuilder(JetImageBuilder, skip_registration=True):
     # 004 trains, validates and tests on separate candidates; jettf.calo uses the same 60/20/20.
     SPLIT_FRACTIONS = {"train": 0.6, "validation": 0.2, "test": 0.2}
 
+    def _static_metadata(self) -> dict:
+        # The cells' angles are relative to the candidate: particle models take them as given (center="origin").
+        # The images are the files' calorimeter windows, not rendered from constituents (no from_constituents export).
+        return {**super()._static_metadata(), "constituents_relative": True, "images_as_read": True}
+
     @classmethod
     def public_files(cls, directory):
         from jettf.io.leptons import ELECTRONS_FILE, MUONS_FILE

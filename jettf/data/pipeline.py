@@ -94,6 +94,7 @@ def make_dataset(
     repeat: bool = False,
     drop_remainder: bool = False,
     sample_weight=None,
+    record_weights: bool = False,
 ):
     """A ``tf.data.Dataset`` of ``(inputs, label)`` (or ``(inputs, label, weight)``) batches from a built dataset.
 
@@ -107,7 +108,9 @@ def make_dataset(
             the dense ``image`` ``[B, npix, npix, C]`` in the ImageSpec's units;
             ``global_features`` ``[B, F]`` (raw; models standardize them);
             ``constituents`` ``[B, M, 4]`` (pt, eta, phi, energy; zero-padded);
-            ``jet`` ``[B, 4]``; ``pid`` ``[B, M]``.
+            ``jet`` ``[B, 4]``; ``pid`` ``[B, M]``; the name of a second image the dataset stores
+            (``info.extra_image_specs``, e.g. 004's ``hcal``): its sparse ``<name>_index`` /
+            ``<name>_values``, or with ``densify`` the dense ``<name>`` ``[B, npix', npix', C']``.
         densify: make dense images here with the ImagePreparation layer's densify step
             (needs Keras' TensorFlow backend; see :func:`densify_on_host`).
         classes: keep only these classes, relabelled 0.. in this order
@@ -129,13 +132,18 @@ def make_dataset(
         sample_weight: ``f(labels [B], jet [B, 4]) -> weights [B]`` in TensorFlow ops (labels after the
             class selection), e.g. :meth:`jettf.training.reweight.Reweighting.weights_tf`; batches then
             carry a third element, as Keras' ``fit`` takes sample weights.
+        record_weights: the weights are the records' stored ``weight`` (004's samples), times
+            ``sample_weight``'s when both are given.
     """
     import tensorflow as tf
 
     info = dataset if isinstance(dataset, JetDatasetInfo) else load_info(dataset, data_dir)
-    unknown = sorted(set(inputs) - set(INPUT_KEYS))
+    extra = [name for name in inputs if name in info.extra_image_specs]
+    unknown = sorted(set(inputs) - set(INPUT_KEYS) - set(extra))
     if unknown:
-        raise ValueError(f"inputs {unknown} unknown; choose from {list(INPUT_KEYS)}")
+        raise ValueError(f"inputs {unknown} unknown; choose from {list(INPUT_KEYS) + list(info.extra_image_specs)}")
+    if record_weights and not info.layout.has_weight:
+        raise ValueError(f"{info.name} stores no per-record 'weight'")
     if "pid" in inputs and not info.layout.has_pid:
         raise ValueError(f"{info.name} stores no 'pid'")
     if label_format not in ("int", "onehot"):
@@ -143,8 +151,8 @@ def make_dataset(
     if training is None:
         training = all(part.strip().split("[")[0] == "train" for part in split.split("+"))
     shuffle = training if shuffle is None else shuffle
-    densifier = None
-    if densify and "image" in inputs:
+    densifiers = {}
+    if densify and ("image" in inputs or extra):
         import keras
 
         if keras.config.backend() != "tensorflow":
@@ -152,7 +160,9 @@ def make_dataset(
                              f"(this process uses {keras.config.backend()!r}); let the model densify instead")
         from jettf.images import ImagePreparation
 
-        densifier = ImagePreparation(info.image_spec, name="densify")
+        specs = {"image": info.image_spec, **info.extra_image_specs}
+        densifiers = {name: ImagePreparation(specs[name], name=f"densify_{name}") for name in ["image", *extra]
+                      if name in inputs}
 
     # Labels: keep and relabel a class subset.
     n_out = info.n_classes
@@ -186,18 +196,23 @@ def make_dataset(
         n = num_examples(info, split, classes)
         ds = ds.apply(tf.data.experimental.assert_cardinality(n // batch_size if drop_remainder else -(-n // batch_size)))
 
-    keys = [k for k in inputs if k != "image"] + (list(SPARSE_KEYS) if "image" in inputs else []) + ["label"]
+    images = [name for name in inputs if name == "image" or name in extra]
+    keys = [k for k in inputs if k not in images] + [f"{n}_{part}" for n in images for part in ("index", "values")]
+    keys += ["label"]
     parse_keys = keys + (["jet"] if sample_weight is not None and "jet" not in keys else [])
+    parse_keys += ["weight"] if record_weights else []
 
     def prepare(serialized):
         parsed = parser.parse(serialized, parse_keys)
         out = {k: parsed[k] for k in keys if k != "label"}
-        if densifier is not None:
-            out["image"] = densifier({k: out.pop(k) for k in SPARSE_KEYS})
+        for name, densifier in densifiers.items():
+            out[name] = densifier({f"image_{part}": out.pop(f"{name}_{part}") for part in ("index", "values")})
         label = tf.cast(parsed["label"], tf.int32)
         if relabel is not None:
             label = tf.gather(relabel, label)
         weight = None if sample_weight is None else sample_weight(label, parsed["jet"])
+        if record_weights:
+            weight = parsed["weight"] if weight is None else weight * parsed["weight"]
         if label_format == "onehot":
             label = tf.one_hot(label, n_out, dtype=tf.float32)
         return (out, label) if weight is None else (out, label, weight)

@@ -42,8 +42,9 @@ class ExplainInputs:
     average, difference and Pearson images are made of; ``labels`` ``[N]``; ``extent``: the images' window, a
     half-width R or (eta_min, eta_max, phi_min, phi_max); ``gradcam_extent``: the window of the image the
     convolutions see (a crop narrows it; default ``extent``); ``jets``: the same N jets as a JetBatch (for the
-    EFP search; ``None`` skips it); ``global_features`` ``[N, F]`` when the model takes them; ``signal`` /
-    ``background``: class indices for difference images, Pearson maps and the search.
+    EFP search; ``None`` skips it); ``global_features`` ``[N, F]`` when the model takes them; ``other_inputs``:
+    the model's further inputs by name (a second image ``hcal``, ``constituents`` of a particle model), ``[N, ...]``
+    each; ``signal`` / ``background``: class indices for difference images, Pearson maps and the search.
     """
 
     model: object
@@ -58,18 +59,22 @@ class ExplainInputs:
     signal: int = 1
     background: int = 0
     gradcam_extent: Optional[object] = None
+    other_inputs: Optional[dict] = None
 
 
 def load_explain_inputs(run_dir, signal: Optional[int] = None, background: int = 0,
                         max_jets: Optional[int] = None) -> ExplainInputs:
     """Load a run directory into :class:`ExplainInputs` (adapt here when the run-directory contract changes)."""
-    from jettf.images import ImageSpec
     from jettf.models import find_layer
     from jettf.training import load_run
 
     model, config, test = load_run(run_dir, max_jets=max_jets)
     resolved = RunDir(run_dir).read_config()["resolved"]
-    spec = ImageSpec.from_dict(resolved["image_spec"])
+    spec = test["image_spec"]  # the dataset's images: the model's input, or beside a particle model's
+    other = dict(test["extra_images"])
+    if "constituents" in resolved["inputs"]:
+        jets = test["jets"]
+        other["constituents"] = np.stack([jets.pt, jets.eta, jets.phi, jets.energy], axis=-1).astype(np.float32)
     try:
         window = find_layer(model, "image_preparation").window
     except ValueError:  # a model without a preparation layer sees the whole image
@@ -88,6 +93,7 @@ def load_explain_inputs(run_dir, signal: Optional[int] = None, background: int =
         channel_units=spec.channel_units(),
         signal=len(class_names) - 1 if signal is None else int(signal),
         background=int(background),
+        other_inputs=other,
     )
 
 
@@ -112,7 +118,7 @@ def add_report_section(run_dir, out: Path) -> Path:
 
 
 def _model_inputs(inp: ExplainInputs, index) -> dict:
-    feeds = {"image": inp.images[index]}
+    feeds = {"image": inp.images[index], **{k: np.asarray(v)[index] for k, v in (inp.other_inputs or {}).items()}}
     if inp.global_features is not None:
         feeds["global_features"] = np.asarray(inp.global_features)[index]
     return feeds

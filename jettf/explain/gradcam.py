@@ -63,9 +63,13 @@ def _rank4(layer) -> bool:
 
 
 def _last_feature_map(model) -> Optional[str]:
+    # The towers of second images (calo_cnn's "hcal_block1_conv1", ...: named after their input) see another
+    # grid than the "image" the maps are drawn on: left out.
+    names = [t.name.split(":")[0] for t in model.inputs]
+    others = tuple(f"{name}_" for name in names if name not in ("image", "global_features"))
     seen_conv, last = False, None
     for layer in model.layers:
-        if _is_model(layer):
+        if _is_model(layer) or (others and layer.name.startswith(others)):
             continue
         seen_conv = seen_conv or isinstance(layer, _CONV_TYPES)
         if seen_conv and _rank4(layer) and not isinstance(layer, _NOT_FEATURE_MAPS):

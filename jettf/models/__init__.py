@@ -119,7 +119,7 @@ def _jsonable(value):
 
 
 def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 0, *, preparation=None,
-          flips=None, **options) -> keras.Model:
+          flips=None, extra_preparations=None, **options) -> keras.Model:
     """Build the registered model ``name`` with a softmax over ``n_classes`` (>= 2; binary = 2).
 
     ``input_shape`` excludes the batch axis: ``(H, W, C)`` for image models, ``(M, 4)`` for ``pfn``/``efn``;
@@ -127,6 +127,9 @@ def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 
     ``preparation`` layer is given. ``n_global_features`` > 0 adds the ``global_features`` input fused after
     the backbone's pooling / flatten layer. ``preparation`` (an :class:`jettf.images.ImagePreparation`) and
     ``flips`` (``"eta"``, ``"phi"``, ``"both"``) make a tagger that takes rendered images (module docstring).
+    ``extra_preparations`` (``{name: ImagePreparation}``) do the same for the second images of models built with
+    ``extra_images`` (``calo_cnn``: 004's HCAL image beside the ECAL one); random flips cannot be combined with
+    them (each image would be flipped at random on its own).
     See the module docstring for the common options and each ``build_<name>`` for the architecture options.
     """
     spec = info(name)
@@ -134,6 +137,10 @@ def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 
         raise ValueError(f"flips={flips!r}: expected one of {[m for m in FLIP_MODES if m]} or None")
     if (preparation is not None or FLIP_MODES[flips]) and spec.input_kind != "image":
         raise ValueError(f"model {name!r} takes {spec.input_kind}; preparation= and flips= are for image models")
+    extra_preparations = dict(extra_preparations or {})
+    if extra_preparations and FLIP_MODES[flips]:
+        raise ValueError(f"flips={flips!r} with second images {sorted(extra_preparations)}: each image would be "
+                         "flipped at random on its own, breaking their alignment; use flips=None")
     if preparation is not None:
         prepared = tuple(preparation.output_image_shape)
         if input_shape is not None and tuple(input_shape) != prepared:
@@ -167,6 +174,7 @@ def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 
         "seed": seed,
         "options": _jsonable(options),
         "preparation": None if preparation is None else _jsonable(preparation.describe()),
+        "extra_preparations": {k: _jsonable(p.describe()) for k, p in extra_preparations.items()} or None,
         "flips": FLIP_MODES[flips],
     }
     model = spec.builder(
@@ -181,13 +189,13 @@ def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 
     head = model.get_layer(OUTPUT_NAME)
     key = "global_features" if spec.input_kind == "features" else spec.input_kind
     head.metadata["input_shape"] = [d for d in model.input[key].shape[1:]]
-    if preparation is None and not FLIP_MODES[flips]:
+    if preparation is None and not FLIP_MODES[flips] and not extra_preparations:
         return model
-    return _tagger(model, preparation, FLIP_MODES[flips], int(n_global_features), seed)
+    return _tagger(model, preparation, FLIP_MODES[flips], int(n_global_features), seed, extra_preparations)
 
 
-def _tagger(model: keras.Model, preparation, flips, n_global_features: int, seed) -> keras.Model:
-    """``model`` behind the preparation layer and random flips: it takes the rendered image."""
+def _tagger(model: keras.Model, preparation, flips, n_global_features: int, seed, extra_preparations) -> keras.Model:
+    """``model`` behind the preparation layers and random flips: it takes the rendered images."""
     from .heads import make_inputs
 
     raw_shape = preparation.input_shape_dense if preparation is not None else model.input["image"].shape[1:]
@@ -196,7 +204,11 @@ def _tagger(model: keras.Model, preparation, flips, n_global_features: int, seed
     for i, axis in enumerate(flips):
         x = keras.layers.RandomFlip(_FLIP_LAYERS[axis], seed=None if seed is None else int(seed) + i,
                                     name=f"flip_{axis}")(x)
-    return keras.Model(inputs, model({**inputs, "image": x}), name=f"{model.name}_tagger")
+    feeds = {**inputs, "image": x}
+    for name, prep in extra_preparations.items():
+        inputs[name] = keras.Input(prep.input_shape_dense, name=name, dtype="float32")
+        feeds[name] = prep(inputs[name])
+    return keras.Model(inputs, model(feeds), name=f"{model.name}_tagger")
 
 
 def find_layer(model: keras.Model, name: str):

@@ -132,6 +132,8 @@ class _Plan:
     needs_subdetector: bool  # detector channels (tracks, ecal, hcal)
     class_names: list
     model_input_shape: tuple  # non-batch shape of the primary model input (dims may be None)
+    extra_images: dict = dataclasses.field(default_factory=dict)  # second image name -> its ImagePreparation
+    signatures: tuple = SIGNATURES  # from_constituents only where the images were rendered from constituents
 
     @property
     def image_spec(self):
@@ -156,6 +158,13 @@ class _Plan:
             serve["constituents"] = {"dtype": "float32", "shape": shape,
                                      "doc": "constituents (pt [GeV], eta, phi [rad], energy [GeV]), zero-padded",
                                      "columns": ["pt", "eta", "phi", "energy"]}
+        for name, prep in self.extra_images.items():
+            spec = prep.image_spec
+            units = ", ".join(f"{c} [{u}]" for c, u in zip(spec.channels, spec.channel_units()))
+            serve[name] = {"dtype": "float32", "shape": [-1, *prep.input_shape_dense],
+                           "doc": f"the second image '{name}' at its own granularity ({units}; axis 1 = eta, axis 2 "
+                                  "= phi), as stored in the dataset: the model prepares it itself",
+                           "columns": list(spec.channels)}
         if self.uses_features:
             serve["global_features"] = {"dtype": "float32", "shape": [-1, len(self.feature_names)],
                                         "doc": "raw (unstandardized) global jet features, as "
@@ -191,7 +200,8 @@ class _Plan:
                 "dtype": "float32", "shape": [-1, len(self.external)], "columns": list(self.external),
                 "doc": "global features the graph cannot compute (fastjet-contrib N-subjettiness, ECFs, EFPs), "
                        "raw values from jettf.features.compute_features with the FeatureSpec, in this order"}
-        return {SERVING_DEFAULT: serve, FROM_CONSTITUENTS: raw}
+        return {name: body for name, body in ((SERVING_DEFAULT, serve), (FROM_CONSTITUENTS, raw))
+                if name in self.signatures}
 
 
 def _plan(run_dir) -> _Plan:
@@ -238,9 +248,15 @@ def _plan(run_dir) -> _Plan:
     channels = () if preparation is None else preparation.image_spec.channels
     tags = {CHANNELS[c].needs_subdetector for c in channels} - {None}
     needs_subdetector = "detector" in tags  # detector-level tags serve every subdetector channel, as in render()
+    extra_images = {name: zoo.find_layer(model, f"{name}_preparation") for name in inputs
+                    if name not in (kind, "global_features")}
+    # Images stored as the source files hold them (004's calorimeter windows, second images) cannot be rendered
+    # from a list of constituents the same way: those models serve their images only.
+    as_read = extra_images or config["resolved"].get("images_as_read")
     return _Plan(run.path, config, metrics, model, kind, preparation, feature_names, in_graph, external,
                  needs_charge(channels) or (bool(tags) and not needs_subdetector), needs_subdetector, class_names,
-                 tuple(inputs[kind].shape[1:]))
+                 tuple(inputs[kind].shape[1:]), extra_images,
+                 (SERVING_DEFAULT,) if as_read and kind == "image" else SIGNATURES)
 
 
 # ----------------------------------------------------------------------------- graph
@@ -327,15 +343,15 @@ def build_functions(plan: _Plan) -> dict:
     docs = plan.signature_inputs()
     kind, model = plan.input_kind, plan.model
 
-    def call_model(primary, features):
-        x = {kind: primary}
+    def call_model(primary, features, extra=None):
+        x = {kind: primary, **(extra or {})}
         if features is not None:
             x["global_features"] = features
         return model(x, training=False)
 
     def serve(t):
         t = _validate(SERVING_DEFAULT, t, docs[SERVING_DEFAULT])
-        return _outputs(call_model(t[kind], t.get("global_features")))
+        return _outputs(call_model(t[kind], t.get("global_features"), {n: t[n] for n in plan.extra_images}))
 
     def from_constituents(t):
         t = _validate(FROM_CONSTITUENTS, t, docs[FROM_CONSTITUENTS])
@@ -373,6 +389,8 @@ def build_functions(plan: _Plan) -> dict:
 
     functions = {}
     for name, body in ((SERVING_DEFAULT, serve), (FROM_CONSTITUENTS, from_constituents)):
+        if name not in plan.signatures:
+            continue
         functions[name] = _named_function(list(docs[name]), body, _tensor_specs(docs[name]))
     return functions
 
@@ -422,6 +440,7 @@ def _metadata(plan: _Plan, version: int, name: str) -> dict:
         },
         "image_spec": plan.image_spec.to_dict() if plan.image_spec is not None else None,
         "image_spec_fingerprint": plan.image_spec.fingerprint() if plan.image_spec is not None else None,
+        "extra_images": {name: prep.image_spec.to_dict() for name, prep in plan.extra_images.items()},
         "preparation": None if plan.preparation is None else {
             **{k: v for k, v in plan.preparation.describe().items() if k != "densify"},  # serving sends dense images
             "training_flips": list(build.get("flips") or []),
@@ -439,7 +458,7 @@ def _metadata(plan: _Plan, version: int, name: str) -> dict:
             "params": metrics.get("params"),
             "inference_ms_per_100_jets": metrics.get("inference_ms_per_100_jets"),
         },
-        "signatures": {sig: {"inputs": docs[sig], "outputs": OUTPUTS} for sig in SIGNATURES},
+        "signatures": {sig: {"inputs": docs[sig], "outputs": OUTPUTS} for sig in plan.signatures},
         "export": {
             "run_dir": str(plan.run_dir.resolve()),
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -489,17 +508,22 @@ def _model_card(meta: dict, base: Path) -> str:
     else:
         lines.append("(no metrics.json in the run directory)")
     lines += ["", "## Signatures", "",
-              "Both return `probabilities` float32 `[N, n_classes]` (softmax, columns in class order) and "
+              "Every signature returns `probabilities` float32 `[N, n_classes]` (softmax, columns in class order) and "
               "`class_ids` int64 `[N]` (argmax). N (and M) are free.", "",
               "| signature | input | dtype | shape | meaning |", "|---|---|---|---|---|"]
     for sig, body in sigs.items():
         for input_name, doc in body["inputs"].items():
             lines.append(f"| `{sig}` | `{input_name}` | {doc['dtype']} | `{_fmt_shape(doc['shape'])}` | "
                          f"{doc['doc']} |")
-    if meta["features_computed_in_graph"]:
+    renders = FROM_CONSTITUENTS in sigs
+    if not renders:
+        lines += ["", f"No `{FROM_CONSTITUENTS}` signature: the training images were stored as the source files hold "
+                  "them (calorimeter windows at their own granularity), which a list of constituents does not "
+                  "reproduce; send the images themselves."]
+    if meta["features_computed_in_graph"] and renders:
         lines += ["", f"`{FROM_CONSTITUENTS}` computes these global features in the graph: "
                   + ", ".join(f"`{n}` ({IN_GRAPH_FEATURES[n]})" for n in meta["features_computed_in_graph"]) + "."]
-    if meta["features_as_input"]:
+    if meta["features_as_input"] and renders:
         lines += ["", "### `substructure_features` (from_constituents)", "",
                   "These global features need fastjet-contrib (N-subjettiness, ECF series, EFPs) and cannot be "
                   "computed in the graph. Compute them from the same jets (a `jettf.jets.JetBatch`) with the "
@@ -528,7 +552,8 @@ def _model_card(meta: dict, base: Path) -> str:
         steps = [s for s in steps if s] or ["none: the image goes to the network as rendered"]
         flips = prep.get("training_flips") or []
         lines += ["", "## Image", "",
-                  f"`{FROM_CONSTITUENTS}` renders, and `{SERVING_DEFAULT}` takes, {spec['npix']}x{spec['npix']} "
+                  (f"`{FROM_CONSTITUENTS}` renders, and `{SERVING_DEFAULT}` takes, " if renders else
+                   f"`{SERVING_DEFAULT}` takes ") + f"{spec['npix']}x{spec['npix']} "
                   f"images of {units} over |eta|, |phi| < {spec['extent']:g} around {centre}"
                   + (f", rotated ({spec['rotate']})" if spec.get("rotate") else "")
                   + (", flipped so the harder half has phi > 0" if spec.get("flip") else "")
@@ -539,15 +564,21 @@ def _model_card(meta: dict, base: Path) -> str:
                   "(ImagePreparation), so nothing needs to be applied by the client:", ""]
         lines += [f"{i}. {step}" for i, step in enumerate(steps, 1)]
         lines += ["", f"giving the network a {'x'.join(str(d) for d in shape_out)} input."
-                  + (f" Random flips along {' and '.join(flips)} were applied in training only." if flips else ""),
-                  f"`{FROM_CONSTITUENTS}` renders from *all* the constituents sent (the training images used every "
-                  "constituent of the jet); pt = 0 rows are padding."]
+                  + (f" Random flips along {' and '.join(flips)} were applied in training only." if flips else "")]
+        if renders:
+            lines.append(f"`{FROM_CONSTITUENTS}` renders from *all* the constituents sent (the training images used "
+                         "every constituent of the jet); pt = 0 rows are padding.")
+        for name, extra in (meta.get("extra_images") or {}).items():
+            lines += ["", f"The second image `{name}`: {extra['npix']}x{extra['npix']} pixels of "
+                      + ", ".join(f"`{c}`" for c in extra["channels"]) + f" over |eta|, |phi| < {extra['extent']:g}, "
+                      "at its own granularity (not resampled); the model prepares it too."]
 
     def call(sig, values):
         return ", ".join(f"\"{n}\": {values.get(n, n)}" for n in sigs[sig]["inputs"])
 
     raw_values = {"substructure_features": "sub"}
     served_values = {"image": "images", "global_features": "features"}
+    rest_sig, rest_values = (FROM_CONSTITUENTS, raw_values) if renders else (SERVING_DEFAULT, served_values)
     lines += [
         "", "## Query it", "",
         "Serve the model base directory (the parent of this version) with TensorFlow Serving:", "",
@@ -556,19 +587,20 @@ def _model_card(meta: dict, base: Path) -> str:
         f"  --mount type=bind,source={base},target=/models/{name} \\",
         f"  -e MODEL_NAME={name} -t tensorflow/serving",
         "```", "",
-        "REST (`POST http://localhost:8501/v1/models/" + name + ":predict`), raw jets (numpy arrays as in the "
-        "table above):", "",
+        "REST (`POST http://localhost:8501/v1/models/" + name + ":predict`), "
+        + ("raw jets" if renders else "images") + " (numpy arrays as in the table above):", "",
         "```python",
         "import json, urllib.request",
         "from jettf.serving import make_rest_request",
-        f"body = make_rest_request(\"{FROM_CONSTITUENTS}\", {{{call(FROM_CONSTITUENTS, raw_values)}}})",
+        f"body = make_rest_request(\"{rest_sig}\", {{{call(rest_sig, rest_values)}}})",
         f"req = urllib.request.Request(\"http://localhost:8501/v1/models/{name}:predict\", "
         "json.dumps(body).encode(), {\"Content-Type\": \"application/json\"})",
         "print(json.load(urllib.request.urlopen(req))[\"predictions\"])",
         "```", "",
-        f"The JSON is `{{\"signature_name\": \"{FROM_CONSTITUENTS}\", "
-        f"\"instances\": [{{\"constituents\": ..., ...}}, ...]}}` "
-        "(row form) or `{\"signature_name\": ..., \"inputs\": {\"constituents\": [...], ...}}` (columnar form).",
+        f"The JSON is `{{\"signature_name\": \"{rest_sig}\", "
+        f"\"instances\": [{{\"{next(iter(sigs[rest_sig]['inputs']))}\": ..., ...}}, ...]}}` "
+        "(row form) or `{\"signature_name\": ..., \"inputs\": {\"" + next(iter(sigs[rest_sig]["inputs"]))
+        + "\": [...], ...}}` (columnar form).",
         "", "gRPC (port 8500, `pip install tensorflow-serving-api`), rendered images:", "",
         "```python",
         "import grpc",
@@ -582,9 +614,9 @@ def _model_card(meta: dict, base: Path) -> str:
         "Without a server, the SavedModel answers the same tensors itself (the same graph, the same input checks):", "",
         "```python",
         "import tensorflow as tf",
-        f"signature = tf.saved_model.load(\"{here}\").signatures[\"{FROM_CONSTITUENTS}\"]",
-        "probabilities = signature(" + ", ".join(f"{n}=tf.constant({raw_values.get(n, n)})"
-                                                 for n in sigs[FROM_CONSTITUENTS]["inputs"])
+        f"signature = tf.saved_model.load(\"{here}\").signatures[\"{rest_sig}\"]",
+        "probabilities = signature(" + ", ".join(f"{n}=tf.constant({rest_values.get(n, n)})"
+                                                 for n in sigs[rest_sig]["inputs"])
         + ")[\"probabilities\"].numpy()",
         "```", "",
         f"Inspect the signatures with `saved_model_cli show --dir {here} --all`. "
@@ -666,11 +698,11 @@ def export_run(run_dir, out=None, version: Optional[int] = None, log=print, form
             if "onnx" in formats:
                 from .onnx import convert_signatures
 
-                meta["onnx"] = convert_signatures(tmp, SIGNATURES)
+                meta["onnx"] = convert_signatures(tmp, plan.signatures)
                 (tmp / "assets" / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
             (tmp / MODEL_CARD_FILE).write_text(_model_card(meta, base))
     onnx = [f"{s}.onnx" for s, r in meta.get("onnx", {}).items() if "file" in r]
-    log(f"exported {plan.run_dir} -> {target} (signatures: {', '.join(SIGNATURES)}"
+    log(f"exported {plan.run_dir} -> {target} (signatures: {', '.join(plan.signatures)}"
         + (f"; ONNX: {', '.join(onnx) or 'none'}" if "onnx" in formats else "") + ")")
     return target
 

@@ -57,9 +57,11 @@ def load_run(run_dir, split: str = "test", max_jets: Optional[int] = None):
     ``tagger`` is ``model.keras``: it takes the rendered ``image`` (and raw ``global_features``)
     and applies the run's preparation itself. ``data`` is a dict with ``images``
     ``[N, npix, npix, C]`` as rendered (the ImageSpec's physical units, before any
-    standardization), ``labels`` ``[N]`` (after the run's class selection), ``jets`` (a JetBatch
-    of the same jets, from the stored constituents) and ``global_features`` (raw) when the model
-    uses them. ``max_jets`` keeps the first jets of the split.
+    standardization; also for particle models, which read ``jets``), ``image_spec`` (the
+    dataset's), ``labels`` ``[N]`` (after the run's class selection), ``jets`` (a JetBatch
+    of the same jets, from the stored constituents), ``global_features`` (raw) when the model
+    uses them, and ``extra_images`` ``{name: [N, npix', npix', C']}``: the second images the
+    model reads (004's ``hcal``). ``max_jets`` keeps the first jets of the split.
     """
     import jettf.data as jd
     from jettf.images import ImagePreparation
@@ -67,15 +69,17 @@ def load_run(run_dir, split: str = "test", max_jets: Optional[int] = None):
 
     config, data = run_dataset(run_dir)
     tagger = load_tagger(run_dir)
-    inputs = tuple(k for k in data.inputs if k != "constituents") + ("constituents", "jet")
+    images = ("image",) + tuple(k for k in data.image_inputs if k != "image")
+    inputs = images + tuple(k for k in data.inputs if k not in images + ("constituents",)) + ("constituents", "jet")
     ds = jd.make_dataset(data.info, split, batch_size=256, inputs=inputs, training=False, classes=data.classes)
     if max_jets is not None:
         ds = ds.unbatch().take(max_jets).batch(256)
-    densify = ImagePreparation(data.info.image_spec) if "image" in inputs else None
+    specs = {"image": data.info.image_spec, **data.info.extra_image_specs}
+    densify = {name: ImagePreparation(specs[name]) for name in images}
     parts, labels = {}, []
     for x, y in ds.as_numpy_iterator():
-        if densify is not None:
-            x["image"] = np.asarray(densify.densify(x.pop("image_index"), x.pop("image_values")))
+        for name, prep in densify.items():
+            x[name] = np.asarray(prep.densify(x.pop(f"{name}_index"), x.pop(f"{name}_values")))
         for key, value in x.items():
             parts.setdefault(key, []).append(value)
         labels.append(y)
@@ -86,9 +90,8 @@ def load_run(run_dir, split: str = "test", max_jets: Optional[int] = None):
         *np.moveaxis(constituents, -1, 0), labels=labels, class_names=data.class_names,
         jet_pt=jet[:, 0], jet_eta=jet[:, 1], jet_phi=jet[:, 2], jet_mass=jet[:, 3],
     )
-    result = {"labels": labels, "jets": jets}
-    if "image" in arrays:
-        result["images"] = arrays["image"]
+    result = {"labels": labels, "jets": jets, "images": arrays["image"], "image_spec": data.info.image_spec,
+              "extra_images": {name: arrays[name] for name in images[1:]}}
     if "global_features" in arrays:
         result["global_features"] = arrays["global_features"]
     return tagger, config, result

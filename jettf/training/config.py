@@ -127,16 +127,33 @@ PRESETS = {
     "cms_quark_gluon_images": dict(dataset="cms_quark_gluon_images/jet", signal="quark", background="gluon",
                                    model="resnet15", scheme="rounds", round_size=10_000_000, patience=10, sweeps=1,
                                    epochs=30, batch_size=32, learning_rate=5e-4, standardize=True),
+    # Collado (004) chapter 3: the calo CNN with one conv tower per image (31x31 ECAL, 8x8 HCAL), Table 3.5's
+    # best ECAL+HCAL network, the stored per-candidate weights in the loss; early stopping on the validation loss
+    # (one round over all training candidates). Learning rate 1e-3 instead of 004's 1e-4, which is tuned for
+    # 10-20x more candidates than a CPU run has; no flips (004 uses none; ECAL and HCAL must stay aligned).
+    "electron_images": dict(dataset="electron_images/et", signal="electron", background="jet", model="calo_cnn",
+                            model_options=dict(conv_blocks=3, filters=47, dense_layers=2, units=146, dropout=0.0),
+                            scheme="rounds", round_size=10_000_000, patience=5, sweeps=1, epochs=30, batch_size=128,
+                            learning_rate=1e-3, standardize=True, flips="none"),
+    # Collado (004) chapter 4: the calo CNN of App. A.1.1 on the 32x32 muon image (PFN / EFN: --model pfn|efn on
+    # the stored cells); as for electrons otherwise.
+    "muon_images": dict(dataset="muon_images/image", signal="prompt", background="non-prompt", model="calo_cnn",
+                        model_options=dict(conv_blocks=3, filters=56, dense_layers=4, units=178, dropout=0.2062),
+                        scheme="rounds", round_size=10_000_000, patience=5, sweeps=1, epochs=30, batch_size=128,
+                        learning_rate=1e-3, standardize=True, flips="none"),
 }
 #: The quick configuration of each dataset.
 QUICK_DATASETS = {"jetnet_images": "jetnet_images/quick", "top_tagging_images": "top_tagging_images/quick",
                   "quark_gluon_images": "quark_gluon_images/quick",
-                  "cms_quark_gluon_images": "cms_quark_gluon_images/quick"}
+                  "cms_quark_gluon_images": "cms_quark_gluon_images/quick", "electron_images": "electron_images/quick",
+                  "muon_images": "muon_images/quick"}
 #: --quick: a run that finishes in minutes on 2 CPU cores with results well above chance: a small
 #: generated dataset, small images, a small model (the ensemble becomes LeNet), standardized images.
 QUICK = dict(folds=2, epochs=12, batch_size=64, learning_rate=2e-3, round_size=400, patience=3, sweeps=1, n_boot=100,
              colormap=None, standardize=True)
 QUICK_MODELS = {"ensemble": "lenet"}
+#: --quick: smaller versions of the presets' architectures.
+QUICK_MODEL_OPTIONS = {"calo_cnn": dict(conv_blocks=2, filters=16, dense_layers=1, units=32, dropout=0.0)}
 
 
 def default_dataset(task: str) -> str:
@@ -159,7 +176,11 @@ def resolve(task: Optional[str] = None, quick: bool = False, file_config: Option
     if quick:
         values.update(QUICK, dataset=QUICK_DATASETS[name])
         values["model"] = QUICK_MODELS.get(values["model"], values["model"])
+        if "model_options" in values:
+            values["model_options"] = QUICK_MODEL_OPTIONS.get(values["model"], {})
     values.update(file_config)
+    if "model" in overrides and "model_options" not in overrides and overrides["model"] != values["model"]:
+        values.pop("model_options", None)  # a preset's architecture options belong to the preset's model
     values.update(overrides)
     if "/" not in values["dataset"]:  # NAME alone: the preset's (or the quick) config of that dataset
         values["dataset"] = QUICK_DATASETS[name] if quick else PRESETS[name]["dataset"]

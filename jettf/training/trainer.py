@@ -57,16 +57,38 @@ class TrainingData:
     def class_names(self) -> list:
         return list(self.classes or self.info.class_names)
 
+    @property
+    def image_inputs(self) -> tuple:
+        """The images the model reads: ``"image"`` and any second image (004's ``hcal``)."""
+        return tuple(name for name in self.inputs if name == "image" or name in self.info.extra_image_specs)
+
     def dataset(self, split: str, training: bool, seed: Optional[int] = None, weighted: bool = True, **kwargs):
-        """Batches of ``split`` for the model; with --reweight (and ``weighted``) they carry sample weights."""
+        """Batches of ``split`` for the model; with --reweight or stored per-candidate weights (and ``weighted``)
+        they carry sample weights."""
         import jettf.data as jd
 
         weights = self.reweighting.weights_tf if self.reweighting is not None and weighted else None
         return jd.make_dataset(
             self.info, split, batch_size=self.config.batch_size, inputs=self.inputs, densify=self.densify_in_pipeline,
             training=training, classes=self.classes, seed=self.config.seed if seed is None else seed,
-            deterministic=self.config.deterministic, sample_weight=weights, **kwargs,
+            deterministic=self.config.deterministic, sample_weight=weights,
+            record_weights=weighted and self.info.layout.has_weight, **kwargs,
         )
+
+    def evaluation_weights(self, split: str, labels: np.ndarray, jet: np.ndarray) -> Optional[np.ndarray]:
+        """Per-jet weights of ``split`` for the weighted figures: the stored weights times --reweight's (None:
+        unweighted)."""
+        import jettf.data as jd
+
+        weights = None
+        if self.info.layout.has_weight:
+            ds = jd.make_dataset(self.info, split, batch_size=4096, inputs=("jet",), training=False,
+                                 classes=self.classes, record_weights=True)
+            weights = np.concatenate([w for _, _, w in ds.as_numpy_iterator()]).astype(np.float64)
+        if self.reweighting is not None:
+            extra = self.reweighting.weights(labels, jet)
+            weights = extra if weights is None else weights * extra
+        return weights
 
     def jets(self, split: str) -> tuple:
         """``(labels [N], jet [N, 4])`` of ``split`` in record order, after the class selection."""
@@ -96,10 +118,31 @@ def prepare_data(config: TrainConfig, info) -> TrainingData:
             raise ValueError(f"--{role} {name!r} is not a class of {info.name}: {info.class_names}")
     kind = zoo.info(config.model).input_kind
     inputs = ("constituents",) if kind == "constituents" else ("image",)
+    if kind == "image" and info.extra_image_specs:  # 004's electrons: the HCAL image beside the ECAL one
+        if "extra_images" in inspect.signature(zoo.info(config.model).builder).parameters:
+            inputs += tuple(info.extra_image_specs)
+        else:
+            logging.getLogger("jettf.train").warning(
+                "%s reads one image: %s's second image(s) %s are not used (calo_cnn reads them all)", config.model,
+                info.name, sorted(info.extra_image_specs))
     if config.global_features:
         inputs += ("global_features",)
     on_host = {"auto": jd.densify_on_host(), "host": True, "device": False}[config.densify]
     return TrainingData(info, config, inputs, on_host and kind == "image")
+
+
+def _extra_preparations(config: TrainConfig, data_info, names) -> dict:
+    """``{name: ImagePreparation}`` of the second images: densify and, with --standardize, their own training-split
+    per-pixel statistics (no crop, resize or colormap: those are options of the main image)."""
+    from jettf.images import ImagePreparation
+
+    preps = {}
+    for name in names:
+        mean, std = data_info.extra_image_statistics(name) if config.standardize else (None, None)
+        preps[name] = ImagePreparation(data_info.extra_image_specs[name], standardize=config.standardize,
+                                       pixel_mean=mean, pixel_std=std, std_floor=config.std_floor,
+                                       name=f"{name}_preparation")
+    return preps
 
 
 def _reweighting(config: TrainConfig, data: TrainingData, run_dir: RunDir):
@@ -151,6 +194,13 @@ def build_tagger(config: TrainConfig, info, class_names: list) -> keras.Model:
     prep = build_preparation(config, info)
     if prep is not None:
         options.update(preparation=prep, flips=None if config.flips == "none" else config.flips)
+    extra = [name for name in prepare_data(config, info).inputs if name in info.extra_image_specs]
+    if extra:
+        preps = _extra_preparations(config, info, extra)
+        options.update(extra_preparations=preps,
+                       extra_images={name: tuple(p.output_image_shape) for name, p in preps.items()})
+    if info.metadata.get("constituents_relative") and zoo.info(config.model).input_kind == "constituents":
+        options.setdefault("center", "origin")  # cells at angles from the lepton, 004 section 4.6
     return zoo.build(config.model, len(class_names), n_global_features=n_features, class_names=class_names,
                      seed=config.seed, **options)
 
@@ -162,15 +212,17 @@ def training_model(tagger: keras.Model, data: TrainingData) -> keras.Model:
     if "image" not in data.inputs or data.densify_in_pipeline:
         return tagger
     info = data.info
-    inputs = {
-        "image_index": keras.Input((info.max_pixels,), dtype="int32", name="image_index"),
-        "image_values": keras.Input((info.max_pixels, info.image_spec.n_channels), dtype="float32",
-                                    name="image_values"),
-    }
-    feeds = {"image": ImagePreparation(info.image_spec, name="densify")(dict(inputs))}
+    inputs, feeds = {}, {}
+    for name in data.image_inputs:
+        spec = info.image_spec if name == "image" else info.extra_image_specs[name]
+        length = info.max_pixels if name == "image" else info.extra_max_pixels(name)
+        sparse = {"image_index": keras.Input((length,), dtype="int32", name=f"{name}_index"),
+                  "image_values": keras.Input((length, spec.n_channels), dtype="float32", name=f"{name}_values")}
+        inputs.update({f"{name}_{part}": sparse[f"image_{part}"] for part in ("index", "values")})
+        feeds[name] = ImagePreparation(spec, name="densify" if name == "image" else f"densify_{name}")(sparse)
     for tensor in tagger.inputs:
         name = tensor.name.split(":")[0]
-        if name != "image":
+        if name not in feeds:
             inputs[name] = feeds[name] = keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)
     return keras.Model(inputs, tagger(feeds), name=f"{tagger.name}_on_sparse")
 
@@ -339,6 +391,7 @@ def _resolved(config: TrainConfig, data: TrainingData, accel) -> dict:
         "feature_spec": info.feature_spec.to_dict() if config.global_features else None,
         "image_spec": info.image_spec.to_dict() if "image" in data.inputs else None,
         "preparation": None if prep is None else prep.describe(),
+        "images_as_read": bool(info.metadata.get("images_as_read")),
         "densify": ("host" if data.densify_in_pipeline else "device") if "image" in data.inputs else None,
         "accelerator": accel.describe(),
         "versions": environment_versions(),
@@ -475,15 +528,16 @@ def run(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dic
     test = data.dataset("test", training=False, weighted=False)
     y, probs = predict(model or training_model(tagger, data), test)
     labels, jet = data.jets("test")
-    weights = data.reweighting.weights(labels, jet) if data.reweighting is not None else None
+    weights = data.evaluation_weights("test", labels, jet)
     test_metrics = jm.evaluate_predictions(y, probs, data.class_names, signal_class=config.signal,
                                            n_boot=config.n_boot, seed=config.seed, sample_weight=weights)
-    if config.task == "binary":
+    if config.task == "binary" and np.any(jet[:, 3] > 0):  # muon candidates carry no mass: nothing to sculpt
         test_metrics["mass_sculpting"] = jm.json_safe(jm.mass_sculpting(y, probs[:, 1], jet[:, 3]))
     speeds = [v for v in result["history"].get("images_per_s", [])[1:]] or result["history"].get("images_per_s", [0])
     metrics = jm.json_safe({
         "task": config.task,
         "model": config.model,
+        "global_features": bool(config.global_features),
         "dataset": data.info.name,
         "classes": data.class_names,
         "folds": fold_results,
