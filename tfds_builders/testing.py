@@ -71,8 +71,9 @@ def synthetic_e2e_images(n: int, seed: int = 0, n_tracks=(16, 9)):
 def synthetic_lepton_candidates(kind: str, n: int, seed: int = 0) -> dict:
     """``n`` candidates (labels alternating 0, 1) in the layout of ``electrons.h5`` / ``muons.h5``
     (:mod:`jettf.io.leptons`). Electrons (y = 1) leave a narrow ECAL shower (3 x 3 cells) and ~nothing in the
-    HCAL; jets (y = 0) a wider one (7 x 7) and a few GeV in the HCAL. Prompt muons (y = 1) see only soft noise;
-    non-prompt ones a few GeV of hadrons within delta-R ~ 0.15. Weights vary (0.5-1.5)."""
+    HCAL; jets (y = 0) a wider one (7 x 7) and a few GeV in the HCAL. Prompt muons (y = 1) see only soft
+    pile-up-like noise (~0.04 GeV in 60% of the pixels, zero-suppressed below 5 MeV); non-prompt ones also a few GeV
+    of hadrons within delta-R ~ 0.15. Weights vary (0.5-1.5)."""
     rng = np.random.default_rng(seed)
     y = (np.arange(n) % 2).astype(np.int8)
     pt = rng.uniform(10.0, 30.0 if kind == "electrons" else 15.0, n).astype(np.float32)
@@ -92,9 +93,10 @@ def synthetic_lepton_candidates(kind: str, n: int, seed: int = 0) -> dict:
     else:
         centres = -0.45 + (np.arange(32) + 0.5) * 0.9 / 32
         dr = np.hypot(centres[:, None], centres[None, :])
-        noise = rng.exponential(0.01, (n, 32, 32)) * (rng.random((n, 32, 32)) < 0.3)
-        core = np.where(y == 0, 3.0, 0.1)[:, None, None] * np.exp(-dr**2 / (2 * 0.08**2))[None] / 20
-        out["image_et"] = ((noise + core * rng.uniform(0.5, 1.5, (n, 1, 1))) * (dr < 0.45)).astype(np.float32)
+        noise = rng.exponential(0.04, (n, 32, 32)) * (rng.random((n, 32, 32)) < 0.6)  # pile-up-like
+        core = np.where(y == 0, 8.0, 0.1)[:, None, None] * np.exp(-dr**2 / (2 * 0.08**2))[None] / 20
+        image = noise + core * rng.uniform(0.5, 1.5, (n, 1, 1))
+        out["image_et"] = (image * (dr < 0.45) * (image > 0.005)).astype(np.float32)  # zero suppression
     return out
 
 
