@@ -66,6 +66,10 @@ Builders (``import tfds_builders``), ``NAME/CONFIG``:
 - ``quark_gluon_images``: ``pt_33`` (default), ``cnm_33`` (charged pt, neutral pt, charged multiplicity), ``quick`` (300/class).
 - ``cms_quark_gluon_images``: ``jet`` (003's 125x125 tracks/ECAL/HCAL views, default), ``gen`` (generator-level EM/Had
   views of generated files), ``quick`` (150/class): pre-rendered images stored as read (``records.ImageRows``).
+- ``electron_images``: ``et`` (004's 31x31 ECAL E_T image and, as the second image ``hcal``, the 8x8 HCAL towers;
+  the seven expert features + mass; weights; cells; default), ``energy`` (the same in energy), ``quick`` (600/class).
+- ``muon_images``: ``image`` (004's 32x32 E_T image around the muon, <mu> = 50; the 18 isolation cones; weights;
+  cells; default), ``quick`` (600/class). Both: images stored as the files hold them (``records.ImageRows``).
 """
 
 from jettf.data.building import build, full_name

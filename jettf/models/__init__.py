@@ -8,7 +8,8 @@
     ['qcd', 'top']
 
 Contract (see CONTRIBUTING.md): a model takes a dict with ``image`` ``[N, H, W, C]`` (or ``constituents``
-``[N, M, 4]`` of pt, eta, phi, energy for ``pfn``/``efn``) and, when ``n_global_features > 0``,
+``[N, M, 4]`` of pt, eta, phi, energy for ``pfn``/``efn``), any second images of another granularity by name
+(``calo_cnn``'s ``extra_images``, e.g. 004's ``hcal`` ``[N, 8, 8, 1]``) and, when ``n_global_features > 0``,
 ``global_features`` ``[N, F]``; it returns float32 softmax probabilities ``[N, n_classes]`` from a layer named
 ``"probabilities"`` (the pre-softmax Dense is ``"logits"``). Binary tasks use two classes. Global features are
 standardized inside the model by a ``Normalization`` layer named ``"global_features_norm"``: call
