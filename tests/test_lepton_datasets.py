@@ -195,3 +195,16 @@ def test_pipeline_errors_name_the_dataset_and_what_it_holds(samples):
     info = _built(samples, "muon_images")
     with pytest.raises(ValueError, match=r"inputs \['hcal'\] unknown"):
         jd.make_dataset(info, "test", inputs=("image", "hcal"))
+
+
+def test_dense_network_on_the_expert_features_alone(samples, tmp_path, capsys):
+    """004 Table 3.1's "HL" network: ``--model dense --global-features`` reads only the seven features + mass."""
+    args = ["--task", "binary", "--dataset", "electron_images/quick", "--quick", "--model", "dense", "--n-boot", "20",
+            "--manual-dir", str(samples["electrons"][0]), "--data-dir", str(samples["data_dir"])]
+    assert train.main([*args, "--out", str(tmp_path / "no_features")]) == 2
+    assert "reads only the global features; add --global-features (electron_images/quick's: r_had" in \
+        capsys.readouterr().err
+    out = tmp_path / "dense"
+    assert train.main([*args, "--global-features", "--out", str(out)]) == 0
+    assert RunDir(out).read_config()["resolved"]["inputs"] == ["global_features"]
+    assert RunDir(out).read_metrics()["test"]["auc"] > MIN_AUC

@@ -113,6 +113,17 @@ def test_shipped_hypermodels_declare_the_papers_ranges():
         assert (declared[name].min_value, declared[name].max_value) == (low, high), name
     assert declared["learning_rate"].sampling == "log"
 
+    from jettf.models.dense import SEARCH_SPACE as TABLE_3_4
+
+    hp = kt.HyperParameters()
+    dense = get_hypermodel("dense").build(hp)  # 004 Table 3.5's HL network, on the global features only
+    assert dense == {"model": "dense", "learning_rate": 1e-3, "global_features": True,
+                     "model_options": {"dense_layers": 5, "units": 149, "dropout": 0.0019}}
+    declared = {p.name: p for p in hp.space}
+    for name, (low, high) in TABLE_3_4.items():
+        assert (declared[name].min_value, declared[name].max_value) == (low, high), name
+    assert get_hypermodel("dense").dataset == get_hypermodel("calo_cnn").dataset == "electron_images"
+
     hp = kt.HyperParameters()
     assert get_hypermodel("effnet_s").build(hp) == {  # 002's S0 on 40 -> 32 crops, no global features
         "model": "effnet_s", "crop": 32, "learning_rate": 1e-3, "global_features": False,

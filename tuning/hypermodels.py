@@ -13,7 +13,7 @@ through :func:`jettf.training.trainer.fit_validate`, so the tuned settings are a
     {'model': 'calo_cnn', 'learning_rate': 0.0001, 'model_options': {'conv_blocks': 3, ...}}
 
 Shipped (``--hypermodel NAME``): ``effnet_s`` (002), ``ensemble`` (000), ``lenet`` (002's benchmark),
-``calo_cnn`` (004); :class:`Dense` (004 Table 3.4) is searched by ``python -m jettf.calo ... --tune N``.
+``calo_cnn`` and ``dense`` (004, on ``electron_images`` by default).
 Your own: a function ``build(hp) -> dict`` or a :class:`JetHyperModel` subclass in a module or file, given
 as ``--hypermodel MODULE:NAME`` or ``--hypermodel path/to/file.py:NAME`` (see ``tuning/README.md``).
 """
@@ -147,9 +147,10 @@ class CaloCNN(JetHyperModel):
     iterations with Sherpa), kept in one place: :data:`jettf.models.calo_cnn.SEARCH_SPACE`. Learning
     rates are sampled on a log scale. Defaults are the best ECAL network of Table 3.5 (3 blocks of 117
     filters, 2 dense layers of 160 units, learning rate 1e-4, no dropout). Table 3.4 is :class:`Dense`.
+    Searched on 004's electrons by default (both images: one conv tower each).
     """
 
-    dataset = "top_tagging_images"
+    dataset = "electron_images"
 
     def build(self, hp) -> dict:
         from jettf.models.calo_cnn import SEARCH_SPACE as table_3_3
@@ -171,9 +172,11 @@ class Dense(JetHyperModel):
     The ranges are those of the thesis' Bayesian search for fully connected networks (Table 3.4), kept in
     one place: :data:`jettf.models.dense.SEARCH_SPACE`; learning rates on a log scale. Defaults are the best
     HL network of Table 3.5 (5 layers of 149 units, learning rate 1e-3, dropout 0.0019). The network reads
-    only global features, so it is searched by ``python -m jettf.calo ... --tune N`` on the expert features
-    and isolation cones of 004's lepton samples (the trainer's datasets are images).
+    only global features: searched on ``electron_images``' expert features (``--global-features`` is set), or by
+    ``python -m jettf.calo ... --tune N`` with the feature subsets of 004's tables.
     """
+
+    dataset = "electron_images"
 
     def build(self, hp) -> dict:
         from jettf.models.dense import SEARCH_SPACE as table_3_4
@@ -184,11 +187,11 @@ class Dense(JetHyperModel):
             "dropout": hp.Float("dropout", *table_3_4["dropout"], default=0.0019),
         }
         learning_rate = hp.Float("learning_rate", *table_3_4["learning_rate"], sampling="log", default=1e-3)
-        return {"model": "dense", "learning_rate": learning_rate, "model_options": options}
+        return {"model": "dense", "learning_rate": learning_rate, "model_options": options, "global_features": True}
 
 
 #: ``--hypermodel NAME`` -> class.
-HYPERMODELS = {"effnet_s": EffNetS, "ensemble": Ensemble, "lenet": LeNet, "calo_cnn": CaloCNN}
+HYPERMODELS = {"effnet_s": EffNetS, "ensemble": Ensemble, "lenet": LeNet, "calo_cnn": CaloCNN, "dense": Dense}
 
 
 class _FunctionHyperModel(JetHyperModel):

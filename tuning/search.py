@@ -41,7 +41,7 @@ __all__ = ["main", "parse_args", "QUICK", "search_settings", "base_config", "run
 
 PROG = "python -m tuning.search"
 #: The shipped hypermodels (tuning.hypermodels.HYPERMODELS), named here so --help needs no keras_tuner.
-SHIPPED = ("effnet_s", "ensemble", "lenet", "calo_cnn")
+SHIPPED = ("effnet_s", "ensemble", "lenet", "calo_cnn", "dense")
 #: --quick: 3 tiny trials on a small generated dataset, a couple of minutes on 2 CPU cores (on top of
 #: TrainConfig's own quick settings).
 QUICK = {"max_trials": 3, "config": {"n_jets": 100, "epochs": 2, "patience": 1}}

@@ -117,7 +117,10 @@ def prepare_data(config: TrainConfig, info) -> TrainingData:
         if config.task == "binary" and name not in info.class_names:
             raise ValueError(f"--{role} {name!r} is not a class of {info.name}: {info.class_names}")
     kind = zoo.info(config.model).input_kind
-    inputs = ("constituents",) if kind == "constituents" else ("image",)
+    inputs = {"constituents": ("constituents",), "image": ("image",), "features": ()}[kind]
+    if kind == "features" and not config.global_features:
+        raise ValueError(f"--model {config.model} reads only the global features; add --global-features "
+                         f"({info.name}'s: {', '.join(info.feature_names) or 'none'})")
     if kind == "image" and info.extra_image_specs:  # 004's electrons: the HCAL image beside the ECAL one
         if "extra_images" in inspect.signature(zoo.info(config.model).builder).parameters:
             inputs += tuple(info.extra_image_specs)
