@@ -145,6 +145,16 @@ def test_electron_cnn_trains_on_both_images_with_the_stored_weights_exports_and_
                                                     abs=1e-5)
     report = (out / "report.md").read_text()
     assert "0.972" in report and "never released" in report  # 004 Table 3.1 beside it, with the caveat
+    # The report's mean HCAL images per class (004 Fig. 3.3) are the test candidates' mean 8x8 towers.
+    from jettf.training import run_dataset
+    from jettf.training.trainer import class_mean_images
+
+    assert "plots/average_hcal.png" in report and (out / "plots" / "average_hcal.png").exists()
+    means = class_mean_images(run_dataset(out)[1], "test", image="hcal")
+    test_rows = _rows(arrays, data["jets"].jet_pt)
+    for label, name in enumerate(("jet", "electron")):
+        expected = arrays["hcal_et"][test_rows][data["labels"] == label].mean(axis=0)
+        np.testing.assert_allclose(means[name][..., 0], expected, rtol=1e-5, atol=1e-7)
     # Export: both images in serving_default, no from_constituents; SavedModel and ONNX agree with Keras.
     target = export_run(out, tmp_path / "saved" / "electrons", log=lambda m: None, formats=("savedmodel", "onnx"))
     meta = json.loads((target / "assets" / "jettf_model.json").read_text())

@@ -129,11 +129,13 @@ def write_report(
     channel_names: Optional[Sequence[str]] = None,
     channel_unit: Optional[Sequence[str]] = None,
     source: Optional[Mapping] = None,
+    second_images: Optional[Mapping[str, Mapping]] = None,
 ) -> Path:
     """Write ``report.md`` and its plots into ``run_dir``; returns the report path.
 
     ``average_images`` are the per-class mean images ``[H, W, C]`` as rendered (physical units),
-    ``source`` the dataset's source record (public files or a generated sample).
+    ``source`` the dataset's source record (public files or a generated sample), ``second_images`` the same for
+    each second image the model reads (004's ``hcal``): ``{name: {"means", "extent", "channel_names", "units"}}``.
     """
     run_dir = Path(run_dir)
     plot_dir = run_dir / "plots"
@@ -156,6 +158,10 @@ def write_report(
             average_images, image_extent, plot_dir / "average_images.png", channel_names=channel_names,
             units=channel_unit,
         )
+    for name, second in (second_images or {}).items():
+        figures[f"Average {name} image per class and channel"] = plots.plot_average_images(
+            second["means"], second["extent"], plot_dir / f"average_{name}.png",
+            channel_names=second["channel_names"], units=second["units"])
 
     source = source or {}
     kind = source.get("kind", "unknown")

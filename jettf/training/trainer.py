@@ -338,20 +338,21 @@ def _run_stage(name, config: TrainConfig, data, accel, run_dir, schedule, valida
     return model, result
 
 
-def class_mean_images(data: TrainingData, split: str, max_jets: int = 2000) -> dict:
-    """``{class: mean image [npix, npix, C]}`` of the rendered (physical) images, over the first ``max_jets``
-    of ``split`` (streamed from the sparse records: no dense batch is ever held)."""
+def class_mean_images(data: TrainingData, split: str, max_jets: int = 2000, image: str = "image") -> dict:
+    """``{class: mean image [npix, npix, C]}`` of the rendered (physical) images (or of the second image
+    ``image``), over the first ``max_jets`` of ``split`` (streamed from the sparse records: no dense batch is ever
+    held)."""
     import jettf.data as jd
     from jettf.data.records import pixel_moments
 
-    spec = data.info.image_spec
-    ds = jd.make_dataset(data.info, split, batch_size=512, inputs=("image",), training=False, classes=data.classes)
+    spec = data.info.image_spec if image == "image" else data.info.extra_image_specs[image]
+    ds = jd.make_dataset(data.info, split, batch_size=512, inputs=(image,), training=False, classes=data.classes)
     sums = np.zeros((len(data.class_names), spec.npix * spec.npix, spec.n_channels))
     counts = np.zeros(len(data.class_names))
     for x, y in ds.unbatch().take(max_jets).batch(512).as_numpy_iterator():
         for c in np.unique(y):
             rows = y == c
-            sums[c] += pixel_moments(x["image_index"][rows], x["image_values"][rows], spec.npix)[0]
+            sums[c] += pixel_moments(x[f"{image}_index"][rows], x[f"{image}_values"][rows], spec.npix)[0]
             counts[c] += rows.sum()
     return {name: (sums[i] / counts[i]).reshape(spec.shape) for i, name in enumerate(data.class_names) if counts[i]}
 
@@ -560,6 +561,9 @@ def run(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dic
         image_extent=spec.extent if "image" in data.inputs else None,
         channel_names=list(spec.channels), channel_unit=spec.channel_units(),
         source=data.info.source,
+        second_images={name: {"means": class_mean_images(data, "test", image=name), "extent": second.extent,
+                              "channel_names": list(second.channels), "units": second.channel_units()}
+                       for name, second in data.info.extra_image_specs.items() if name in data.inputs},
     )
     log(f"wrote {run_dir.metrics_path} and {run_dir.report_path}")
     return metrics
