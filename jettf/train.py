@@ -70,7 +70,7 @@ def resolve_run(args: argparse.Namespace) -> tuple:
         return dataclasses.replace(config, **given), run_dir
     file_config = read_config_file(args.config) if args.config else None
     config = resolve(file_config=file_config, **given)
-    config = dataclasses.replace(config, data_dir=config.data_dir or default_data_dir())
+    config = dataclasses.replace(config, data_dir=str(Path(config.data_dir or default_data_dir()).resolve()))
     return config, RunDir(args.out or Path("runs") / default_run_name(config))
 
 

@@ -271,5 +271,6 @@ def test_training_preset_and_channel_option():
     assert (config.dataset, config.model, config.signal, config.background) == (
         "cms_quark_gluon_images/jet", "resnet15", "quark", "gluon")
     assert (config.batch_size, config.learning_rate, config.epochs, config.channels) == (32, 5e-4, 30, "tracks,ecal")
+    assert config.standardize and config.std_floor == 0.5  # sparse crystal views: rare hits not blown up
     assert resolve(task="binary", dataset="cms_quark_gluon_images", quick=True).dataset == "cms_quark_gluon_images/quick"
     assert "channels" in inspect.signature(ImagePreparation.__init__).parameters

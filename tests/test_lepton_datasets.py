@@ -218,3 +218,14 @@ def test_dense_network_on_the_expert_features_alone(samples, tmp_path, capsys):
     assert train.main([*args, "--global-features", "--out", str(out)]) == 0
     assert RunDir(out).read_config()["resolved"]["inputs"] == ["global_features"]
     assert RunDir(out).read_metrics()["test"]["auc"] > MIN_AUC
+
+
+def test_a_relative_data_dir_reads_its_records(samples, tmp_path, monkeypatch):
+    """``--data-dir data`` (relative): the records are found (TFDS' relative file paths were once prefixed twice)."""
+    import jettf.data as jd
+
+    monkeypatch.chdir(tmp_path)
+    info = jd.build("muon_images/quick", data_dir="relative_data", manual_dir=str(samples["muons"][0]))
+    batches = list(jd.make_dataset(info, "test", batch_size=16, inputs=("global_features",)).as_numpy_iterator())
+    assert sum(len(y) for _, y in batches) == info.splits["test"]
+    assert jd.load_info("muon_images/quick", "relative_data").splits == info.splits

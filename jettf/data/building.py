@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from pathlib import Path
 from typing import Optional
 
 from jettf.data.builder_base import _say
@@ -96,7 +97,7 @@ def _build(name, data_dir, manual_dir, n_jets, download_dir, overwrite, beam_run
     import tensorflow_datasets as tfds
 
     cls, config = resolve_config(name, n_jets)
-    data_dir = data_dir or default_data_dir()
+    data_dir = str(Path(data_dir or default_data_dir()).resolve())  # relative record paths would resolve twice
     builder = cls(config=config, data_dir=data_dir)
     builder.workers = workers
     full = f"{cls.name}/{config.name}"

@@ -267,9 +267,11 @@ def load_info(name: str, data_dir: Optional[str] = None) -> JetDatasetInfo:
     command that builds it. Works for configs made by ``--n-jets`` (``quick-n500``),
     which exist only as files.
     """
+    from pathlib import Path
+
     import tensorflow_datasets as tfds
 
-    data_dir = data_dir or default_data_dir()
+    data_dir = str(Path(data_dir or default_data_dir()).resolve())  # relative record paths would resolve twice
     dataset, config = split_dataset_name(name)
     builder_class(dataset)
     full = f"{dataset}/{config}" if config else dataset
