@@ -318,22 +318,6 @@ def test_two_tower_calo_cnn_dense_and_origin_deep_sets(tmp_path):
                        forward(pfn, {"constituents": cells}))
 
 
-def test_dense_hypermodel_declares_table_3_4():
-    import keras_tuner as kt
-
-    from jettf.models.dense import SEARCH_SPACE
-    from tuning.hypermodels import Dense
-
-    hp = kt.HyperParameters()
-    assert Dense().build(hp) == {"model": "dense", "learning_rate": 1e-3,  # 004 Table 3.5, HL network
-                                 "model_options": {"dense_layers": 5, "units": 149, "dropout": 0.0019}}
-    declared = {p.name: p for p in hp.space}
-    assert SEARCH_SPACE == {"dense_layers": (1, 8), "units": (1, 200), "dropout": (0.0, 0.5),
-                            "learning_rate": (1e-4, 1e-2)}
-    for name, (low, high) in SEARCH_SPACE.items():
-        assert (declared[name].min_value, declared[name].max_value) == (low, high), name
-
-
 # ------------------------------------------------------------------------------------------------ study
 def test_weighted_auc_and_paired_bootstrap():
     from sklearn.metrics import roc_auc_score
