@@ -145,6 +145,7 @@ def test_electron_cnn_trains_on_both_images_with_the_stored_weights_exports_and_
                                                     abs=1e-5)
     report = (out / "report.md").read_text()
     assert "0.972" in report and "never released" in report  # 004 Table 3.1 beside it, with the caveat
+    assert "Trained with sample weights (the dataset's stored per-candidate weights)" in report
     # The report's mean HCAL images per class (004 Fig. 3.3) are the test candidates' mean 8x8 towers.
     from jettf.training import run_dataset
     from jettf.training.trainer import class_mean_images

@@ -171,6 +171,7 @@ def test_rounds_scheme_with_global_features_reweighting_and_mass_sculpting(data_
     assert sum(test["mass_sculpting"]["before"]) == test["counts"]["qcd"]  # every background jet, before the cut
     report = (out / "report.md").read_text()
     assert "| figure | unweighted | weighted |" in report and "plots/mass_sculpting.png" in report
+    assert "Trained with sample weights (--reweight pt,mass)" in report
     assert (out / "reweight.json").exists()
     # The figures are those of model.keras on the test jets: scikit-learn's AUC, unweighted and with the
     # stored weights (fitted on the training split) of the same jets.

@@ -186,7 +186,7 @@ def write_report(
                      for e in ("0.3", "0.5")]
         else:
             rows += [("mean one-vs-rest AUC", _fmt(test["auc_mean"]), _fmt(w["auc_mean"]))]
-        lines += ["Trained with sample weights (the dataset's stored weights and/or `--reweight`); the same test jets "
+        lines += [f"Trained with sample weights ({metrics.get('sample_weights') or '--reweight'}); the same test jets "
                   "unweighted and weighted:", "",
                   _table(["figure", "unweighted", "weighted"], rows), ""]
     if "mass_sculpting" in test:

@@ -542,6 +542,9 @@ def run(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dic
         "task": config.task,
         "model": config.model,
         "global_features": bool(config.global_features),
+        "sample_weights": " x ".join(
+            (["the dataset's stored per-candidate weights"] if data.info.layout.has_weight else [])
+            + ([f"--reweight {config.reweight}"] if config.reweight else [])) or None,
         "dataset": data.info.name,
         "classes": data.class_names,
         "folds": fold_results,
