@@ -272,7 +272,8 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             features); empty: the config's FeatureSpec computes them from the constituents.
         SPLIT_BY: ``"file"`` (each public file group is a split, see ``FILE_SPLITS``)
             or ``"fraction"`` (per-class fractions ``SPLIT_FRACTIONS``, stratified).
-        GENERATED_N_JETS: jets per class generated when a config leaves ``n_jets`` None.
+        GENERATED_N_JETS: jets per class generated when a config leaves ``n_jets`` None (``GENERATED_UNIT``: what
+            one is, in messages).
         HOMEPAGE: where the public data lives.
     Methods to implement: :meth:`public_files`, :meth:`read_range`.
     """
@@ -287,6 +288,7 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     SPLIT_FRACTIONS: Dict[str, float] = {}
     FILE_SPLITS: Dict[str, str] = {}
     GENERATED_N_JETS = 1000
+    GENERATED_UNIT = "jets"
     HOMEPAGE = ""
 
     # ---------------------------------------------------- for the subclasses
@@ -500,7 +502,7 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             _say(f"{self.name}/{cfg.name}: no public files; REUSING the generated Pythia sample in {folder}")
         else:
             _say(f"{self.name}/{cfg.name}: no public files found (pass --manual-dir to use them); GENERATING "
-                 f"{n_jets} jets per class with Pythia 8 + FastJet (seed {cfg.seed}) into {folder}")
+                 f"{n_jets} {self.GENERATED_UNIT} per class with Pythia 8 (seed {cfg.seed}) into {folder}")
             folder.mkdir(parents=True, exist_ok=True)
             shard_runner = getattr(self, "shard_runner", None)  # Beam's DaskRunner: Pythia shards on the cluster
             self.generate(n_jets, folder, seed=int(cfg.seed), workers=getattr(self, "workers", 1),

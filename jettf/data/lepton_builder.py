@@ -32,6 +32,7 @@ class LeptonImageBuilder(JetImageBuilder, skip_registration=True):
     """Base of the 004 builders: ``SAMPLE`` is ``"electrons"`` or ``"muons"`` (the file and the generator card)."""
 
     HAS_WEIGHT = True
+    GENERATED_UNIT = "candidates"
     SPLIT_BY = "fraction"
     # 004 trains, validates and tests on separate candidates; jettf.calo uses the same 60/20/20.
     SPLIT_FRACTIONS = {"train": 0.6, "validation": 0.2, "test": 0.2}
