@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jettf.calo.cards import ELECTRON_FEATURES, ISOLATION_RADII
 from jettf.jets import JetBatch
 
 __all__ = ["jetnet_range", "top_tagging_range", "quark_gluon_range", "cms_quark_gluon_range", "electrons_range",
@@ -65,9 +66,9 @@ def cms_quark_gluon_range(path: str, start: int, stop: int):
 
 
 #: The global features of ``electron_images``: 004's seven expert features (eq. 3.1-3.4) and the candidate mass.
-ELECTRON_SOURCE_FEATURES = ("r_had", "w_eta2", "r_phi", "r_eta", "sigma_eta_eta", "iso_0.3", "iso_0.4", "mass")
+ELECTRON_SOURCE_FEATURES = ELECTRON_FEATURES + ("mass",)
 #: The global features of ``muon_images``: the isolation I_mu(R0) of 004's 18 cones, 0.025 <= R0 <= 0.45.
-MUON_SOURCE_FEATURES = tuple(f"iso_{r:g}" for r in np.round(np.linspace(0.025, 0.45, 18), 6))
+MUON_SOURCE_FEATURES = tuple(f"iso_{r:g}" for r in ISOLATION_RADII)
 
 
 def electrons_range(path: str, start: int, stop: int, max_cells: int = 256):

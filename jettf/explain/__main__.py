@@ -176,7 +176,7 @@ def run_explain(
     # ---- average and difference images (001 section 6), of the physical images
     means = maps.class_averages(images, labels, names)
     path = plots.plot_average_images(means, inp.extent, out / "average_images.png", channel_names=channels,
-                                     units=inp.channel_units, title="Average jet images")
+                                     units=inp.channel_units, title="Average images per class")
     summary["files"]["average_images"] = path.name
     if names[sig] in means and names[bkg] in means:
         for k, ch in enumerate(channels):

@@ -32,8 +32,8 @@ from jettf.training.report import write_report
 from jettf.training.run_dir import RunDir, environment_versions
 
 __all__ = ["TrainingData", "prepare_data", "run", "run_seeds", "fit_validate", "predict", "inference_ms_per_100",
-           "quiet_retracing", "build_preparation", "build_tagger", "training_model", "tagger_of", "stage_seed",
-           "class_mean_images"]
+           "quiet_retracing", "build_preparation", "build_tagger", "second_images", "training_model", "tagger_of",
+           "stage_seed", "class_mean_images"]
 
 # Input sizes below which a backbone cannot run (InceptionV3 needs 75 px).
 MIN_INPUT_SIDE = {"ensemble": 75}
@@ -121,17 +121,27 @@ def prepare_data(config: TrainConfig, info) -> TrainingData:
     if kind == "features" and not config.global_features:
         raise ValueError(f"--model {config.model} reads only the global features; add --global-features "
                          f"({info.name}'s: {', '.join(info.feature_names) or 'none'})")
-    if kind == "image" and info.extra_image_specs:  # 004's electrons: the HCAL image beside the ECAL one
-        if "extra_images" in inspect.signature(zoo.info(config.model).builder).parameters:
-            inputs += tuple(info.extra_image_specs)
-        else:
-            logging.getLogger("jettf.train").warning(
-                "%s reads one image: %s's second image(s) %s are not used (calo_cnn reads them all)", config.model,
-                info.name, sorted(info.extra_image_specs))
+    extra = second_images(config, info)
+    inputs += extra
+    if kind == "image" and info.extra_image_specs and not extra:
+        logging.getLogger("jettf.train").warning(
+            "%s reads one image: %s's second image(s) %s are not used (calo_cnn reads them all)", config.model,
+            info.name, sorted(info.extra_image_specs))
     if config.global_features:
         inputs += ("global_features",)
     on_host = {"auto": jd.densify_on_host(), "host": True, "device": False}[config.densify]
     return TrainingData(info, config, inputs, on_host and kind == "image")
+
+
+def second_images(config: TrainConfig, info) -> tuple:
+    """The dataset's second images the model reads (004's HCAL beside the ECAL image): all of them for image
+    models that take ``extra_images`` (``calo_cnn``), none otherwise."""
+    import jettf.models as zoo
+
+    spec = zoo.info(config.model)
+    if spec.input_kind != "image" or "extra_images" not in inspect.signature(spec.builder).parameters:
+        return ()
+    return tuple(info.extra_image_specs)
 
 
 def _extra_preparations(config: TrainConfig, data_info, names) -> dict:
@@ -197,7 +207,7 @@ def build_tagger(config: TrainConfig, info, class_names: list) -> keras.Model:
     prep = build_preparation(config, info)
     if prep is not None:
         options.update(preparation=prep, flips=None if config.flips == "none" else config.flips)
-    extra = [name for name in prepare_data(config, info).inputs if name in info.extra_image_specs]
+    extra = second_images(config, info)
     if extra:
         preps = _extra_preparations(config, info, extra)
         options.update(extra_preparations=preps,
