@@ -310,8 +310,9 @@ def plot_difference_image(
 
 
 def plot_mass_sculpting(sculpting: Mapping, path: PathLike, *, title=None, figsize=(6.0, 4.5), dpi=100) -> Path:
-    """Background jet-mass spectrum before and after the tagger's cut (001 Fig. 7), both normalised to unit area,
-    with 1/JSD in the legend: a tagger that learned the mass reshapes the background into a peak.
+    """Background mass spectrum (jets, or 004's lepton candidates) before and after the tagger's cut (001 Fig. 7),
+    both normalised to unit area, with 1/JSD in the legend: a tagger that learned the mass reshapes the background
+    into a peak.
 
     ``sculpting`` is :func:`jettf.metrics.mass_sculpting`'s dict (``edges``, ``before``, ``after``, ...).
     """
@@ -329,7 +330,7 @@ def plot_mass_sculpting(sculpting: Mapping, path: PathLike, *, title=None, figsi
                                          f"{float(sculpting['background_efficiency']):.3g})", "--")):
         density = counts / counts.sum() / np.diff(edges) if counts.sum() else counts
         ax.stairs(density, edges, linestyle=style, label=label)
-    ax.set(xlabel="jet mass [GeV]", ylabel="fraction of jets per GeV",
+    ax.set(xlabel="mass [GeV] (jet or lepton candidate)", ylabel="fraction of the background per GeV",
            title=title or f"Background mass sculpting: 1/JSD = {inverse:.4g}")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)

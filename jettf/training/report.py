@@ -154,7 +154,7 @@ def write_report(
         figures["Background mass before and after the cut (mass sculpting)"] = plots.plot_mass_sculpting(
             test["mass_sculpting"], plot_dir / "mass_sculpting.png")
     if average_images:
-        figures["Average jet image per class and channel"] = plots.plot_average_images(
+        figures["Average image per class and channel"] = plots.plot_average_images(
             average_images, image_extent, plot_dir / "average_images.png", channel_names=channel_names,
             units=channel_unit,
         )
@@ -186,7 +186,7 @@ def write_report(
                      for e in ("0.3", "0.5")]
         else:
             rows += [("mean one-vs-rest AUC", _fmt(test["auc_mean"]), _fmt(w["auc_mean"]))]
-        lines += [f"Trained with sample weights ({metrics.get('sample_weights') or '--reweight'}); the same test jets "
+        lines += [f"Trained with sample weights ({metrics.get('sample_weights') or '--reweight'}); the same test set "
                   "unweighted and weighted:", "",
                   _table(["figure", "unweighted", "weighted"], rows), ""]
     if "mass_sculpting" in test:
