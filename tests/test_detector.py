@@ -464,3 +464,47 @@ def test_pileup_overlay_poisson_region_and_charged_hadron_subtraction(tmp_path, 
     assert len(calls) == 1 and len(list(tmp_path.glob("minbias_14000GeV_n50_seed0_*.npz"))) == 1
     np.testing.assert_array_equal(second.pt, library.pt)
     np.testing.assert_array_equal(first.offsets, library.offsets)
+
+
+def test_charged_pileup_subtraction_removes_tracked_pileup_deposits_only():
+    """simulate(subtract_charged_pileup=True): the cells lose what tracked charged pile-up deposited (all but the
+    tracking inefficiency), keep neutral pile-up and the hard event, and the tracks stay."""
+    from jettf.detector import MinBiasLibrary, PileUp
+
+    def library(pid):  # 40 pile-up particles of one kind per event, pt 5 GeV, |eta| < 1
+        rng = np.random.default_rng(0)
+        n_events, per = 50, 40
+        eta = np.sort(rng.uniform(-1, 1, (n_events, per)), axis=1).ravel()
+        pt = np.full(len(eta), 5.0)
+        return MinBiasLibrary(pt, eta, rng.uniform(-np.pi, np.pi, len(eta)), pt * np.cosh(eta),
+                              np.full(len(eta), pid), np.arange(n_events + 1) * per, 14000.0, 0)
+
+    n = 200
+    gen = shoot(22, 50.0, n, eta=0.2, phi=1.0)
+    window = Region(np.full(n, 0.2), np.full(n, 1.0), 0.8, 0.8)
+
+    def energy(out):
+        return per_event(out.ecal, n).sum() + per_event(out.hcal, n).sum()
+
+    hard = simulate(gen, "atlas", seed=4, region=window)
+    for pid in (22, 211):
+        pileup = PileUp(library(pid), 10)
+        full = simulate(gen, "atlas", seed=4, pileup=pileup, region=window)
+        sub = simulate(gen, "atlas", seed=4, pileup=pileup, region=window, subtract_charged_pileup=True)
+        added_full, added_sub = energy(full) - energy(hard), energy(sub) - energy(hard)
+        assert added_full > 0.3 * n * 10 * 40 * 5.0 * (1.6 / 2.0) * (1.6 / (2 * np.pi))  # pile-up reached the cells
+        charged = sub.particles.pileup & (sub.particles.charge != 0)
+        found = sub.tracks.pileup.sum() / max(int(charged.sum()), 1)
+        expected = 1.0 if pid == 22 else 1.0 - found  # photons all stay; of the pions, the untracked ones
+        assert added_sub / added_full == pytest.approx(expected, abs=0.03)
+        if pid == 211:
+            assert 0.85 < found < 1.0
+            # Particle flow no longer expects the subtracted deposits from the pile-up tracks, so what the untracked
+            # pions left becomes neutral candidates (0.40 of it above the thresholds here; 0.13 if the flow still
+            # subtracted the pile-up tracks' expected deposits).
+            neutral = lambda out: out.pflow.energy[out.pflow.charge == 0].sum()  # noqa: E731
+            assert neutral(sub) - neutral(hard) > 0.3 * added_sub
+        np.testing.assert_array_equal(sub.tracks.pt, full.tracks.pt)
+    # Without pile-up there is nothing to subtract: the same cells.
+    plain = simulate(gen, "atlas", seed=4, region=window, subtract_charged_pileup=True)
+    np.testing.assert_array_equal(per_event(plain.ecal, n), per_event(hard.ecal, n))

@@ -126,6 +126,13 @@ class MuonCard:
         pt_range: generator-level muon pt window (GeV, 004 section 4.3.1).
         abs_eta_max: muon |eta| (the ATLAS tracker and muon spectrometer acceptance is 2.5).
         pileup_mu: mean number of overlaid minimum-bias events (004: <mu> = 50).
+        subtract_charged_pileup: leave the calorimeter deposits of tracked charged pile-up particles out of the
+            image (:func:`jettf.detector.simulate`'s charged-hadron subtraction). 004 overlays its pile-up with
+            Delphes 3.2, whose pile-up cards subtract pile-up tracks from the E-flow (TrackPileUpSubtractor), and
+            its pixels are "the E_T deposited by a particle". The best single cone (weighted AUC of -I_mu(R0),
+            seed 0) reaches 0.764 at R0 = 0.325 with the subtraction (12,000 muons per class; 004: 0.780 at
+            R0 = 0.425), 0.715 at R0 = 0.3 with all pile-up energy in the cells (4,000 per class), and 0.964 at
+            R0 = 0.45 without pile-up (1,500 per class, seed 1).
         window: half-width in eta and phi of the simulated region around the muon.
         cone: image radius (004: delta-R < 0.45); ``pixels``: image side (004: 32 x 32 over
             [-cone, cone]^2 around the muon's impact point on the ECAL face).
@@ -146,6 +153,7 @@ class MuonCard:
     abs_eta_max: float = 2.5
     pileup_mu: float = 50.0
     pileup_library_events: int = 2000
+    subtract_charged_pileup: bool = True
     window: float = 0.8
     cone: float = 0.45
     pixels: int = 32

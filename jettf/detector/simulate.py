@@ -119,7 +119,7 @@ def pad_candidates(c: Candidates, n_events: int, max_constituents: Optional[int]
 
 
 def simulate(particles: Particles, card="atlas", seed=0, pileup: Optional[PileUp] = None,
-             region: Optional[calo.Region] = None) -> DetectorOutput:
+             region: Optional[calo.Region] = None, subtract_charged_pileup: bool = False) -> DetectorOutput:
     """Run the detector on ``particles``.
 
     Args:
@@ -129,6 +129,11 @@ def simulate(particles: Particles, card="atlas", seed=0, pileup: Optional[PileUp
         pileup: overlay Poisson(mu) minimum-bias events (inside ``region`` if given).
         region: where empty cells can fire and pile-up is overlaid (:class:`~.calorimeter.Region`);
             None: the whole detector.
+        subtract_charged_pileup: charged-hadron subtraction in the calorimeters: the deposits of pile-up
+            particles that the tracker reconstructs are left out of the cells. This is the perfect-particle-flow
+            limit of Delphes' pile-up cards, whose E-flow attributes a tower's energy to the tracks pointing at it
+            and whose TrackPileUpSubtractor then drops the pile-up tracks. Neutral pile-up and untracked charged
+            pile-up stay.
     """
     card = get_card(card)
     rng = np.random.default_rng(seed)
@@ -144,6 +149,10 @@ def simulate(particles: Particles, card="atlas", seed=0, pileup: Optional[PileUp
 
     tracks = reconstruct_tracks(card.tracker, p.pt, p.eta, p.phi, p.charge, rng)
     dep = calo.split_energy(card, p.pid, p.energy, p.charge, reach_e, reach_h, rng)
+    if subtract_charged_pileup:
+        tracked_pileup = np.zeros(len(p.pt), dtype=bool)
+        tracked_pileup[tracks.index] = p.pileup[tracks.index]
+        dep = calo.Deposits(*(np.where(tracked_pileup, 0.0, d) for d in dep))
 
     def mip(c, hit, energy):
         ieta, iphi = calo.cell_index(c, hit.eta, hit.phi)
@@ -166,8 +175,10 @@ def simulate(particles: Particles, card="atlas", seed=0, pileup: Optional[PileUp
     i = tracks.index
     kind = species(p.pid[i])
     charged = track_candidates(tracks, kind, p.charge[i], p.event[i], p.pileup[i])
-    pick = lambda hit: Impact(*(a[i] for a in hit))  # noqa: E731
-    pflow = particle_flow(card, charged, kind, pick(hit_e), pick(hit_h), ecal_cells, hcal_cells)
+    # After the subtraction the cells hold nothing of the pile-up tracks: particle flow must not expect it either.
+    flow = ~charged.pileup if subtract_charged_pileup else np.ones(len(i), dtype=bool)
+    pick = lambda hit: Impact(*(a[i][flow] for a in hit))  # noqa: E731
+    pflow = particle_flow(card, charged.select(flow), kind[flow], pick(hit_e), pick(hit_h), ecal_cells, hcal_cells)
     return DetectorOutput(card, n, charged, ecal_cells, hcal_cells, pflow, p, hit_e, hit_h)
 
 

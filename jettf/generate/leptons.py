@@ -185,7 +185,8 @@ def _muon_candidates(rec: _Record, label: int, card: MuonCard, detector, rng, pi
     eta_c, phi_c = hit.eta, hit.phi
     particles = _window_particles(rec, visible, rec.event[muons], eta_c, phi_c, card.window)
     region = Region(eta_c, phi_c, card.window, card.window)
-    out = simulate(particles, detector, rng, pileup=pileup, region=region)
+    out = simulate(particles, detector, rng, pileup=pileup, region=region,
+                   subtract_charged_pileup=card.subtract_charged_pileup)
     image = cone_image((out.ecal, out.hcal), (detector.ecal, detector.hcal), n, eta_c, phi_c, card.cone,
                        card.pixels)
     keep = hit.reached
