@@ -1,7 +1,7 @@
 """003's studies on a generated CMS end-to-end sample, beside 003's numbers (ANCHORS.md).
 
     python benchmarks/bench_cms_quark_gluon.py [--work runs/bench_cms_quark_gluon] [--n-events 3000]
-        [--pileup 20] [--epochs 10] [--event-epochs 3] [--workers 2] [--n-boot 1000] [--quick] [--rows ECAL,HCAL]
+        [--pileup 20] [--epochs 10] [--event-epochs 12] [--workers 2] [--n-boot 1000] [--quick] [--rows ECAL,HCAL]
 
 1. Sample: ``python -m jettf.generate cms_quark_gluon`` (``--n-events`` di-gluon and di-quark events, pile-up
    <mu> ``--pileup``), built into ``cms_quark_gluon_images/jet-nN`` and ``gen-nN`` (70/10/20 split per class).
@@ -400,7 +400,7 @@ def main() -> None:
     parser.add_argument("--n-events", type=int, default=3000, help="events per class (default 3000)")
     parser.add_argument("--pileup", type=float, default=20.0, help="pile-up <mu> (003: 18-21; default 20)")
     parser.add_argument("--epochs", type=int, default=10, help="jet-study epochs per model (003: 30)")
-    parser.add_argument("--event-epochs", type=int, default=3, help="epochs of C, C-Gen, C-Zero (003: 30)")
+    parser.add_argument("--event-epochs", type=int, default=12, help="epochs of C, C-Gen, C-Zero (003: 30)")
     parser.add_argument("--workers", type=int, default=2, help="generation and build processes")
     parser.add_argument("--shard-events", type=int, default=250, help="events per generation shard")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
