@@ -30,7 +30,8 @@ Choices (004 leaves them open or its sizes do not fit 2 CPU cores; each is recor
   discriminant of the logs of the cones (closed form) instead of a tuned network per set; the chosen sets
   are then trained with 004's isolation network. It adds cones while the validation AUC gains more than 0.001, up to 8.
 * The guided search (:func:`jettf.explain.guided_search`) runs on the test candidates, guided by the best
-  image network (electrons: ECAL+HCAL CNN; muons: the PFN, as 004), from the seven features (and + mass) /
+  image network (electrons: ECAL+HCAL CNN; muons: the PFN or the CNN, whichever has the higher test AUC; 004's
+  guide was its PFN, its best), from the seven features (and + mass) /
   the greedy cones + sum pT, over EFPs of the ECAL and HCAL pixels separately (electrons) or of the image
   pixels around the muon (muons). ``profile="paper"`` searches 004's grid (degree <= 7, beta in {1/2, 1, 2},
   kappa in {-1, 0, 1, 2}, all pixels); ``profile="cpu"`` searches :data:`CPU_EFP_GRIDS`, what two cores
@@ -618,7 +619,9 @@ def run_study(config: StudyConfig) -> dict:
             search = _search(config, sample, data, y, test, scores, "ecal_hcal",
                              {"7 HL": hl, "7 HL + mass": {**hl, "mass": data["mass"][:, 0]}})
         elif config.study == "muons" and ("pfn" in scores or "cnn" in scores):
-            guide = "pfn" if "pfn" in scores else "cnn"
+            # The stronger cell network guides (004's PFN was its best; here PFN and CNN trade places by sample).
+            guide = max((k for k in ("pfn", "cnn") if k in scores),
+                        key=lambda k: weighted_roc_auc(y[test], scores[k], weight[test]))
             cones = {f"iso_{ISOLATION_RADII[k]:g}": data["cones"][:, k] for k in extras["greedy_cones"][-1]["cones"]}
             search = _search(config, sample, data, y, test, scores, guide,
                              {"greedy cones + sum pT": {**cones, "sum_pt": data["sum_pt"][:, 0]}})
