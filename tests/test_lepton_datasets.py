@@ -120,6 +120,7 @@ def test_electron_cnn_trains_on_both_images_with_the_stored_weights_exports_and_
     import tensorflow as tf
     from sklearn.metrics import roc_auc_score
 
+    from jettf.data.sources import ELECTRON_SOURCE_FEATURES
     from jettf.explain.__main__ import main as explain_main
     from jettf.serving import export_run
     from jettf.training import load_run
@@ -167,10 +168,13 @@ def test_electron_cnn_trains_on_both_images_with_the_stored_weights_exports_and_
     np.testing.assert_allclose(served, probs[:40], atol=1e-5)
     session = onnxruntime.InferenceSession(str(target / "serving_default.onnx"))
     np.testing.assert_allclose(session.run(["probabilities"], feeds)[0], probs[:40], atol=1e-5)
-    # Explain: Grad-CAM on the ECAL tower (not the 8x8 HCAL one), the guided search over the cells.
+    # Explain: Grad-CAM on the ECAL tower (not the 8x8 HCAL one), the guided search over the cells, started from
+    # the dataset's expert features as 004 section 3.8 (the model itself reads only the images).
     assert explain_main([str(out), "--max-jets", "48"]) == 0
     summary = json.loads((out / "explain" / "explain.json").read_text())
     assert summary["gradcam_layers"] == {"calo_cnn": "calo_cnn/block2_conv2"} and "search" in summary
+    search = json.loads((out / "explain" / "ado_search.json").read_text())
+    assert search["start_features"] == list(ELECTRON_SOURCE_FEATURES) == list(data["start_features"])
 
 
 def test_particle_models_read_the_muon_cells_at_angles_from_the_muon(samples, tmp_path):

@@ -40,7 +40,9 @@ class LeptonImageBuilder(JetImageBuilder, skip_registration=True):
     def _static_metadata(self) -> dict:
         # The cells' angles are relative to the candidate: particle models take them as given (center="origin").
         # The images are the files' calorimeter windows, not rendered from constituents (no from_constituents export).
-        return {**super()._static_metadata(), "constituents_relative": True, "images_as_read": True}
+        # jettf.explain's guided search starts from the global features: 004's expert features / isolation cones.
+        return {**super()._static_metadata(), "constituents_relative": True, "images_as_read": True,
+                "explain_start": "global_features"}
 
     @classmethod
     def public_files(cls, directory):

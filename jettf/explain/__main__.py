@@ -44,7 +44,9 @@ class ExplainInputs:
     convolutions see (a crop narrows it; default ``extent``); ``jets``: the same N jets as a JetBatch (for the
     EFP search; ``None`` skips it); ``global_features`` ``[N, F]`` when the model takes them; ``other_inputs``:
     the model's further inputs by name (a second image ``hcal``, ``constituents`` of a particle model), ``[N, ...]``
-    each; ``signal`` / ``background``: class indices for difference images, Pearson maps and the search.
+    each; ``signal`` / ``background``: class indices for difference images, Pearson maps and the search;
+    ``start_features``: ``{name: [N]}`` the dataset's own start set for the search (004's expert features or
+    isolation cones), used instead of jet-level observables when given.
     """
 
     model: object
@@ -60,6 +62,7 @@ class ExplainInputs:
     background: int = 0
     gradcam_extent: Optional[object] = None
     other_inputs: Optional[dict] = None
+    start_features: Optional[dict] = None
 
 
 def load_explain_inputs(run_dir, signal: Optional[int] = None, background: int = 0,
@@ -94,6 +97,7 @@ def load_explain_inputs(run_dir, signal: Optional[int] = None, background: int =
         signal=len(class_names) - 1 if signal is None else int(signal),
         background=int(background),
         other_inputs=other,
+        start_features=test.get("start_features"),
     )
 
 
@@ -143,11 +147,13 @@ def _has_conv(model) -> bool:
 def run_explain(
     inp: ExplainInputs, out_dir, *, max_jets: int = 4000, gradcam_jets: int = 64, search: bool = True,
     efp_dmax: int = 3, kappas: Sequence[float] = (1.0,), betas: Sequence[float] = (0.5, 1.0, 2.0),
-    start_features: Sequence[str] = ("jet_mass", "jet_pt"), max_steps: int = 5, seed: int = 0,
+    start_features: Optional[Sequence[str]] = None, max_steps: int = 5, seed: int = 0,
     batch_size: int = 64, log=print,
 ) -> dict:
     """Run every explain step on ``inp`` and write the files listed in the module docstring; returns the
-    summary written to ``explain.json``."""
+    summary written to ``explain.json``. The guided search starts from ``start_features``
+    (:func:`jettf.explain.search.jet_observables` names); None: ``inp.start_features`` when the dataset has them,
+    else ``jet_mass`` and ``jet_pt``; ``()``: from nothing."""
     from jettf import plots
     from jettf.utils import write_json
 
@@ -215,7 +221,7 @@ def run_explain(
 
     # ---- guided EFP search (004 sections 3.8 and 4.5)
     if search and inp.jets is not None:
-        from .search import EFPGrid, efp_observables, guided_search, jet_observables
+        from .search import EFPGrid, Observables, efp_observables, guided_search, jet_observables
 
         binary = np.isin(labels, (sig, bkg))
         jets = inp.jets.select(keep[binary])
@@ -223,7 +229,11 @@ def run_explain(
         log(f"[explain] guided search on {binary.sum()} jets ({names[sig]} vs {names[bkg]})")
         grid = EFPGrid(dmax=efp_dmax, kappas=tuple(kappas), betas=tuple(betas))
         candidates = efp_observables(jets, grid)
-        start = jet_observables(jets, start_features) if start_features else None
+        if start_features is None and inp.start_features:
+            start = Observables.from_dict({k: np.asarray(v)[keep[binary]] for k, v in inp.start_features.items()})
+        else:
+            names = ("jet_mass", "jet_pt") if start_features is None else start_features
+            start = jet_observables(jets, names) if names else None
         result = guided_search(score[binary], y, candidates, start, max_steps=max_steps, seed=seed)
         text = (f"# Guided EFP search ({names[sig]} vs {names[bkg]})\n\n{result.summary()}\n\n{result.table()}\n\n"
                 f"Candidates: {len(candidates)} EFPs, {grid}.\n")

@@ -60,8 +60,10 @@ def load_run(run_dir, split: str = "test", max_jets: Optional[int] = None):
     standardization; also for particle models, which read ``jets``), ``image_spec`` (the
     dataset's), ``labels`` ``[N]`` (after the run's class selection), ``jets`` (a JetBatch
     of the same jets, from the stored constituents), ``global_features`` (raw) when the model
-    uses them, and ``extra_images`` ``{name: [N, npix', npix', C']}``: the second images the
-    model reads (004's ``hcal``). ``max_jets`` keeps the first jets of the split.
+    uses them, ``extra_images`` ``{name: [N, npix', npix', C']}``: the second images the
+    model reads (004's ``hcal``), and ``start_features`` ``{name: [N]}``: the dataset's global features
+    when its metadata names them the guided search's start (``explain_start``: 004's expert features and
+    isolation cones), whether or not the model reads them. ``max_jets`` keeps the first jets of the split.
     """
     import jettf.data as jd
     from jettf.images import ImagePreparation
@@ -71,6 +73,9 @@ def load_run(run_dir, split: str = "test", max_jets: Optional[int] = None):
     tagger = load_tagger(run_dir)
     images = ("image",) + tuple(k for k in data.image_inputs if k != "image")
     inputs = images + tuple(k for k in data.inputs if k not in images + ("constituents",)) + ("constituents", "jet")
+    start_from_features = data.info.metadata.get("explain_start") == "global_features"
+    if start_from_features and "global_features" not in inputs:
+        inputs += ("global_features",)
     ds = jd.make_dataset(data.info, split, batch_size=256, inputs=inputs, training=False, classes=data.classes)
     if max_jets is not None:
         ds = ds.unbatch().take(max_jets).batch(256)
@@ -92,6 +97,8 @@ def load_run(run_dir, split: str = "test", max_jets: Optional[int] = None):
     )
     result = {"labels": labels, "jets": jets, "images": arrays["image"], "image_spec": data.info.image_spec,
               "extra_images": {name: arrays[name] for name in images[1:]}}
-    if "global_features" in arrays:
+    if "global_features" in data.inputs:
         result["global_features"] = arrays["global_features"]
+    if start_from_features:
+        result["start_features"] = dict(zip(data.info.feature_names, arrays["global_features"].T))
     return tagger, config, result
