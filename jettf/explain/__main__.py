@@ -232,8 +232,8 @@ def run_explain(
         if start_features is None and inp.start_features:
             start = Observables.from_dict({k: np.asarray(v)[keep[binary]] for k, v in inp.start_features.items()})
         else:
-            names = ("jet_mass", "jet_pt") if start_features is None else start_features
-            start = jet_observables(jets, names) if names else None
+            observables = ("jet_mass", "jet_pt") if start_features is None else start_features
+            start = jet_observables(jets, observables) if observables else None
         result = guided_search(score[binary], y, candidates, start, max_steps=max_steps, seed=seed)
         text = (f"# Guided EFP search ({names[sig]} vs {names[bkg]})\n\n{result.summary()}\n\n{result.table()}\n\n"
                 f"Candidates: {len(candidates)} EFPs, {grid}.\n")
