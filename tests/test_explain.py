@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -372,6 +373,9 @@ def test_guided_search_on_pythia_top_jets_raises_auc(pythia_jets):
         assert row["delta_auc"] > 0 and 0 <= row["ado_disagreement"] <= 1 and 0 <= row["ado"] <= 1
     assert result.selected == [r["added"] for r in kept]
     assert "AUC rose at every kept step" in result.summary()
+    # A step kept for its ADO gain while the AUC fell is named in the summary.
+    fell = dataclasses.replace(result, rows=[*rows[:2], {**rows[1], "step": 2, "delta_auc": -0.001, "kept": True}])
+    assert "AUC did not rise at kept step(s) 2 (kept for their ADO gain)" in fell.summary()
     table = result.table()
     assert "| AUC | ADO[network] |" in table and "network (guide)" in table
     assert all(f"{r['auc']:.4f}" in table and f"{r['ado']:.4f}" in table for r in rows)

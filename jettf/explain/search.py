@@ -428,11 +428,13 @@ class SearchResult:
     def summary(self) -> str:
         kept = [r for r in self.rows if r["step"] > 0 and r["kept"]]
         first, last = self.rows[0], (kept[-1] if kept else self.rows[0])
-        raised = all(r["delta_auc"] > 0 for r in kept)
+        fell = [r["step"] for r in kept if not r["delta_auc"] > 0]
+        trend = ("AUC rose at every kept step" if not fell else
+                 f"AUC did not rise at kept step(s) {', '.join(map(str, fell))} (kept for their ADO gain)")
         return (
             f"{len(kept)} observable(s) chosen; AUC {first['auc']:.4f} -> {last['auc']:.4f} "
             f"(network {self.network_auc:.4f}), ADO[network] {first['ado']:.4f} -> {last['ado']:.4f}; "
-            f"AUC rose at {'every' if raised else 'not every'} kept step; stopped: {self.stop_reason}."
+            f"{trend}; stopped: {self.stop_reason}."
         )
 
     def to_dict(self) -> dict:
