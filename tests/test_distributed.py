@@ -119,9 +119,11 @@ def test_a_worker_error_reaches_the_build(scheduler, tmp_path):
 
     with DaskShards(scheduler, scratch_root=tmp_path) as shards:
         stream = shards.examples(_Fails(), [0, 1, 2])
-        assert next(stream) == (0, {"value": 0})
+        before = []
         with pytest.raises(ValueError, match="shard 1 is broken"):
-            list(stream)
+            before.extend(stream)
+        # In order, nothing after the broken shard; task 0 only if Beam ran it in a bundle apart from task 1.
+        assert before in ([], [(0, {"value": 0})])
     assert not list(tmp_path.iterdir())  # scratch files removed
 
 

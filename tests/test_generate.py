@@ -214,7 +214,9 @@ def _start_and_kill(out, sig):
                                  "--out", str(out)], stdout=subprocess.DEVNULL, stderr=stderr)
     children, deadline = {}, time.monotonic() + 120
     try:
-        while not list(out.glob(".shards/*/*.npz")):  # the workers are generating
+        # Wait for a finished shard: a file still being written (".<name>.<random>.tmp.npz") matches *.npz too, and the
+        # signal would remove it, leaving no shard to resume from.
+        while not [p for p in out.glob(".shards/*/*.npz") if ".tmp" not in p.name]:  # the workers are generating
             assert proc.poll() is None and time.monotonic() < deadline, "no shard was written"
             children.update(helpers.children(proc.pid))
             time.sleep(0.05)
