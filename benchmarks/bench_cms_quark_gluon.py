@@ -14,7 +14,8 @@
    Tracks+ECAL+HCAL jet model on the leading and sub-leading jet views); B, plus both jets' (pt, eta, phi, m);
    both trained on the validation events (jets the jet model never saw; a quarter of them for early stopping).
    C, ResNet-15 on the 280 x 360 full-detector image (tracks, ECAL, HCAL; each channel divided by the jet
-   model's standardization divisor, from the training events' jet views (``view_divisor``), random flips, ``--event-epochs`` epochs, the epoch of lowest validation loss); C-Gen on the
+   model's standardization divisor from the training events' jet views (``view_divisor``), random flips,
+   ``--event-epochs`` epochs, the epoch of lowest validation loss); C-Gen on the
    generator-level EM/Had image; C-Zero on the detector image with pixels outside both 125 x 125 jet windows
    zeroed; C evaluated on zeroed images and C-Zero on full ones (Table 7). Test: the test events (the same
    rows as the jet study's test split).
