@@ -189,25 +189,17 @@ class SparseEvents:
 
 
 
-def view_divisor(path, field: str, rows) -> np.ndarray:
-    """Per channel input divisor of the event models: half the largest per-pixel standard deviation of
-    ``rows``' jet views (``field``: ``X_jets``, or ``X_jets_gen`` for C-Gen), the divisor the
-    ``cms_quark_gluon_images`` preset standardizes the jet model's inputs with (``std_floor=0.5``). The event
-    image is then read in the jet model's units; its whole-image std (mostly empty pixels) put hard hits at
-    100-1700 standard deviations, and C trained on that reached 0.830 instead of 0.859 (benchmarks/README.md)."""
-    from jettf.io import read_cms_quark_gluon
+def view_divisor(info) -> np.ndarray:
+    """Per channel input divisor of the event models: the divisor the ``cms_quark_gluon_images`` preset
+    standardizes the jet model with, ``std_floor`` x the largest per-pixel std of the jet views' training split
+    (the built dataset ``info``'s statistics: ``jet`` for C and C-Zero, ``gen`` for C-Gen). The event image is
+    then read in the jet model's units; its whole-image std (mostly empty pixels) put hard hits at 100-1700
+    standard deviations, and C trained on that reached 0.830 instead of 0.859 (benchmarks/README.md)."""
+    from jettf.training.config import resolve
 
-    total = total_sq = None
-    row0 = 0
-    for part in read_cms_quark_gluon(path, field=field, chunk_size=256, check=False):
-        use = np.isin(np.arange(row0, row0 + len(part)), rows)
-        row0 += len(part)
-        x = part.images[use].astype(np.float64)
-        total = x.sum(axis=0) if total is None else total + x.sum(axis=0)
-        total_sq = (x * x).sum(axis=0) if total_sq is None else total_sq + (x * x).sum(axis=0)
-    n = len(rows)
-    std = np.sqrt(np.maximum(total_sq / n - (total / n) ** 2, 0.0))
-    return 0.5 * std.reshape(-1, std.shape[-1]).max(axis=0)
+    std_floor = resolve(task="binary", dataset=info.name.split("-")[0]).std_floor
+    std = np.asarray(info.pixel_std, np.float64)
+    return std_floor * std.reshape(-1, std.shape[-1]).max(axis=0)
 
 
 def _event_batches(events, rows, labels, scale, batch_size, zero_centers=None, seed=None):
@@ -303,7 +295,7 @@ def fcn_scores(x_train, y_train, x_test, seed: int) -> np.ndarray:
     return model.predict((x_test - mean) / std, verbose=0)[:, 1]
 
 
-def event_study(args, hdf5: Path, jet_run: Path, info, work: Path) -> dict:
+def event_study(args, hdf5: Path, jet_run: Path, infos: dict, work: Path) -> dict:
     """003 Tables 6 and 7; returns {name: {figures, pred}} on the test events."""
     import keras
 
@@ -322,8 +314,9 @@ def event_study(args, hdf5: Path, jet_run: Path, info, work: Path) -> dict:
 
     split = builder_split(labels, Builder.SPLIT_FRACTIONS)
     counts = {s: {CLASSES[c]: int((labels[r] == c).sum()) for c in (0, 1)} for s, r in split.items()}
-    if counts != info.metadata["selection"]["split_counts"]:
-        raise RuntimeError(f"the event split {counts} differs from the dataset's {info.metadata['selection']}")
+    selection = infos["jet"].metadata["selection"]
+    if counts != selection["split_counts"]:
+        raise RuntimeError(f"the event split {counts} differs from the dataset's {selection}")
     test = split["test"]
     y_test = labels[test]
     results = {}
@@ -378,7 +371,7 @@ def event_study(args, hdf5: Path, jet_run: Path, info, work: Path) -> dict:
             events = (field, SparseEvents(hdf5, field))
         images = events[1]
         say(f"event study: training {name} on {len(split['train'])} events x {args.event_epochs} epochs")
-        divisor = view_divisor(hdf5, "X_jets_gen" if field == "X_event_gen" else "X_jets", split["train"])
+        divisor = view_divisor(infos["gen" if field == "X_event_gen" else "jet"])
         model, scale, best_epoch = train_image_classifier(images, split, labels, args, divisor,
                                                           centers if zero else None)
         train_seconds = time.time() - start
@@ -482,7 +475,7 @@ def main() -> None:
     events, event_orderings = {}, []
     if not args.skip_events and "Tracks+ECAL+HCAL" in jets:
         start = time.time()
-        events, y_test = event_study(args, hdf5, Path(jets["Tracks+ECAL+HCAL"]["run_dir"]), infos["jet"], work)
+        events, y_test = event_study(args, hdf5, Path(jets["Tracks+ECAL+HCAL"]["run_dir"]), infos, work)
         timings["event_study"] = time.time() - start
         for a, rel, b in EVENT_ORDERINGS:
             d = paired_difference(y_test, events[a]["score"], events[b]["score"], args.n_boot, args.seed)
