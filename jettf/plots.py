@@ -304,7 +304,8 @@ def plot_difference_image(
     fig = new_figure(figsize, dpi)
     ax = fig.add_subplot()
     unit = "fraction of intensity" if normalize else "mean pixel intensity"
-    _draw_image(ax, diff, extent, norm, "RdBu_r", f"{labels[0]} - {labels[1]} ({unit})", fig)
+    # Two lines: on one, long class names ("prompt - non-prompt (...)") pushed the axis label out of the figure.
+    _draw_image(ax, diff, extent, norm, "RdBu_r", f"{labels[0]} - {labels[1]}\n({unit})", fig)
     ax.set_title(title or f"<{labels[0]}> - <{labels[1]}>")
     return save_figure(fig, path)
 
