@@ -2,6 +2,7 @@
 
     python benchmarks/bench_cms_quark_gluon.py [--work runs/bench_cms_quark_gluon] [--n-events 3000]
         [--pileup 20] [--epochs 10] [--event-epochs 12] [--workers 2] [--n-boot 1000] [--quick] [--rows ECAL,HCAL]
+        [--event-models C,C-Zero,C-Gen]
 
 1. Sample: ``python -m jettf.generate cms_quark_gluon`` (``--n-events`` di-gluon and di-quark events, pile-up
    <mu> ``--pileup``), built into ``cms_quark_gluon_images/jet-nN`` and ``gen-nN`` (70/10/20 split per class).
@@ -362,6 +363,8 @@ def event_study(args, hdf5: Path, jet_run: Path, infos: dict, work: Path) -> dic
     # C, C-Gen, C-Zero: ResNet-15 on 280 x 360 images.
     events = None
     for name, field, zero in (("C", "X_event", False), ("C-Zero", "X_event", True), ("C-Gen", "X_event_gen", False)):
+        if name not in args.event_models:
+            continue
         if done(name) is not None and (name == "C-Gen" or done(f"{name} on {'C-Zero' if name == 'C' else 'C'}")
                                        is not None):
             continue
@@ -388,7 +391,8 @@ def event_study(args, hdf5: Path, jet_run: Path, infos: dict, work: Path) -> dic
             keep("C-Zero on C", score_on(False), 0.0, **kept)
         keras.backend.clear_session()
     for name in TABLE6:
-        results[name] = done(name)
+        if name not in results and name.split(" on ")[0] in args.event_models:
+            results[name] = done(name)
     out = {}
     for name, score in results.items():
         extra = json.loads((out_dir / f"{slug(name)}.json").read_text())
@@ -424,8 +428,13 @@ def main() -> None:
     parser.add_argument("--skip-events", action="store_true", help="jet study only")
     parser.add_argument("--rows", type=lambda s: s.split(","), default=None,
                         help="jet-study rows only, comma-separated (e.g. ECAL,HCAL for a training-size scan)")
+    parser.add_argument("--event-models", type=lambda s: s.split(","), default=["C", "C-Zero", "C-Gen"],
+                        help="image event classifiers to train, comma-separated (default C,C-Zero,C-Gen; A and B "
+                             "always run)")
     parser.add_argument("--quick", action="store_true", help="60 events per class, 1 epoch each (a smoke run)")
     args = parser.parse_args()
+    if set(args.event_models) - {"C", "C-Zero", "C-Gen"}:
+        parser.error(f"--event-models {','.join(args.event_models)}: expected some of C,C-Zero,C-Gen")
     if args.quick:
         args.n_events, args.epochs, args.event_epochs, args.n_boot = 60, 1, 1, 100
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -477,7 +486,7 @@ def main() -> None:
         start = time.time()
         events, y_test = event_study(args, hdf5, Path(jets["Tracks+ECAL+HCAL"]["run_dir"]), infos, work)
         timings["event_study"] = time.time() - start
-        for a, rel, b in EVENT_ORDERINGS:
+        for a, rel, b in (o for o in EVENT_ORDERINGS if o[0] in events and o[2] in events):
             d = paired_difference(y_test, events[a]["score"], events[b]["score"], args.n_boot, args.seed)
             event_orderings.append({"ordering": f"{a} {rel} {b}", "difference": d, "verdict": verdict(rel, d)})
     timings["total"] = time.time() - t0
@@ -505,7 +514,7 @@ def main() -> None:
         print(f"\nEvent classification (003 Tables 6, 7; {len(y_test)} test events):\n")
         print("| algorithm | AUC [95% CI] | 1/FPR at TPR 0.7 [95% CI] | 003 AUC | 003 1/FPR |")
         print("|---|---|---|---|---|")
-        for name, (label, auc003, fpr003) in TABLE6.items():
+        for name, (label, auc003, fpr003) in ((k, v) for k, v in TABLE6.items() if k in events):
             f = events[name]["figures"]
             print(f"| {label} | {_fmt_ci(f['auc'], f['auc_ci'])} | {_fmt_ci(f['inv_fpr'], f['inv_fpr_ci'], 2)} | "
                   f"{auc003} | {fpr003} |")
