@@ -414,30 +414,3 @@ def test_the_efp_grid_follows_the_profile_unless_given():
     assert (paper.efp_dmax, paper.efp_nmax, len(paper.efp_kappas), paper.efp_max_cells) == (7, None, 4, None)
     assert StudyConfig(study="electrons", efp_dmax=3).efp_dmax == 3
     assert tuple(StudyConfig(study="electrons").efp_betas) == (0.5, 1.0, 2.0)
-
-
-def test_the_cpu_profile_pfn_trains_slower_for_twice_the_epochs():
-    """cpu profile: PFN at 3e-4 for 2x epochs and patience (it stopped early at 1e-3), EFN and CNN at 1e-3;
-    paper profile: 004's 1e-4. fit_predict honours the factor."""
-    from jettf.calo.study import StudyConfig, fit_predict, muon_networks
-
-    specs = {s["key"]: s for s in muon_networks(StudyConfig(study="muons"))}
-    assert (specs["pfn"]["learning_rate"], specs["pfn"]["epoch_factor"]) == (3e-4, 2)
-    assert specs["efn"]["learning_rate"] == specs["cnn"]["learning_rate"] == 1e-3
-    assert specs["efn"].get("epoch_factor", 1) == 1
-    paper = {s["key"]: s for s in muon_networks(StudyConfig(study="muons", profile="paper"))}
-    assert paper["pfn"]["learning_rate"] == paper["efn"]["learning_rate"] == 1e-4
-    assert paper["pfn"]["options"]["phi_sizes"] == (100, 100, 100)
-
-    rng = np.random.default_rng(0)
-    y = np.repeat([0, 1], 30)
-    data = {"cones_1": (rng.normal(size=(60, 1)) + y[:, None]).astype(np.float32)}
-    idx = np.arange(60)
-    config = StudyConfig(study="muons", epochs=2, patience=50, verbose=False)
-    spec = dict(specs["cone_1"])
-    epochs = {}
-    for factor in (1, 3):
-        _, record = fit_predict({**spec, "epoch_factor": factor}, data, y, np.ones(60), idx[::2], idx[1::2],
-                                idx[1::2], config, seed=0)
-        epochs[factor] = record["epochs"]
-    assert epochs == {1: 2, 3: 6}

@@ -19,10 +19,8 @@ Choices (004 leaves them open or its sizes do not fit 2 CPU cores; each is recor
   below 0.01).
 * ``profile="cpu"`` (default): 004's architectures (Table 3.5, App. A.1) with 32 filters per convolution
   instead of 117 / 47 / 56 (5-10x less work per image), PFN / EFN Phi layers of 64 instead of 100, learning
-  rate 1e-3 for the CNNs and the EFN (004's 1e-4 is tuned for 10-20x more candidates) and 3e-4 for the PFN
-  (with twice the epochs and patience: at 1e-3 it stopped after a few epochs, 0.009 lower), at most ``epochs``
-  epochs with early stopping on the validation loss after ``patience`` (best weights kept).
-  ``profile="paper"`` uses 004's values.
+  rate 1e-3 for the CNNs (004's 1e-4 is tuned for 10-20x more candidates), at most ``epochs`` epochs with early
+  stopping on the validation loss (best weights kept). ``profile="paper"`` uses 004's values.
 * PFN and EFN read the ``max_cells`` (384) hardest non-zero pixels of the muon image (with <mu> = 50 nearly all
   ~800 pixels in the cone are non-zero; the 384 hardest hold 98.7% of the E_T of the median image), at
   (delta eta, delta phi) from the muon. The EFN's weights are energy fractions, so the image's total E_T (the
@@ -204,20 +202,16 @@ def _profile(config: StudyConfig):
     cnn = {k: dict(v) for k, v in CNN.items()}
     dense = {k: dict(v) for k, v in DENSE.items()}
     pfn = dict(phi_sizes=(100, 100, 100), f_sizes=(100, 100, 100), learning_rate=1e-4)  # 004 App. A.1.2
-    efn = dict(pfn)
     if config.profile == "cpu":
         for v in cnn.values():
             v.update(filters=32 if v["filters"] > 32 else v["filters"], learning_rate=1e-3)
-        efn.update(phi_sizes=(64, 64, 64), learning_rate=1e-3)
-        # At 1e-3 the PFN stopped early (46,000 muons per class: best epoch 4 of 9, AUC 0.772); at 3e-4 with
-        # twice the epochs and patience it reached 0.781 (benchmarks/README.md). The EFN does not gain from it.
-        pfn.update(phi_sizes=(64, 64, 64), learning_rate=3e-4, epoch_factor=2)
-    return cnn, dense, pfn, efn
+        pfn.update(phi_sizes=(64, 64, 64), learning_rate=1e-3)
+    return cnn, dense, pfn
 
 
 def electron_networks(config: StudyConfig) -> List[dict]:
     """The rows of 004 Table 3.1: key, label, model, build options, learning rate, inputs."""
-    cnn, dense, _, _ = _profile(config)
+    cnn, dense, _ = _profile(config)
     opts = lambda d: {k: v for k, v in d.items() if k != "learning_rate"}  # noqa: E731
     return [
         dict(key="hcal", label="CNN: HCAL image", model="calo_cnn", inputs=("hcal",), options=opts(cnn["hcal"]),
@@ -238,10 +232,10 @@ def electron_networks(config: StudyConfig) -> List[dict]:
 
 def muon_networks(config: StudyConfig) -> List[dict]:
     """The rows of 004 Table 4.1 (the cone networks' inputs are chosen by :func:`greedy_cones`)."""
-    cnn, dense, pfn, efn = _profile(config)
+    cnn, dense, pfn = _profile(config)
     opts = lambda d: {k: v for k, v in d.items() if k != "learning_rate"}  # noqa: E731
     iso = dense["isolation"]
-    deep = lambda d: dict(phi_sizes=d["phi_sizes"], f_sizes=d["f_sizes"], center="origin")  # noqa: E731
+    deep = dict(phi_sizes=pfn["phi_sizes"], f_sizes=pfn["f_sizes"], center="origin")
     return [
         dict(key="cone_1", label="Dense: best single isolation cone", model="dense", inputs=("cones_1",),
              options=opts(iso), learning_rate=iso["learning_rate"]),
@@ -254,9 +248,9 @@ def muon_networks(config: StudyConfig) -> List[dict]:
         # The EFN's energy weights are fractions z_i: the cells' total E_T (the isolation energy itself) is given
         # beside them, as 004 section 4.5.1 does for its normalized EFPs.
         dict(key="efn", label="EFN: calorimeter cells + sum E_T", model="efn", inputs=("cells", "sum_pt"),
-             options=deep(efn), learning_rate=efn["learning_rate"]),
-        dict(key="pfn", label="PFN: calorimeter cells", model="pfn", inputs=("cells",), options=deep(pfn),
-             learning_rate=pfn["learning_rate"], epoch_factor=pfn.get("epoch_factor", 1)),
+             options=deep, learning_rate=pfn["learning_rate"]),
+        dict(key="pfn", label="PFN: calorimeter cells", model="pfn", inputs=("cells",), options=deep,
+             learning_rate=pfn["learning_rate"]),
     ]
 
 
@@ -306,21 +300,18 @@ def _build(spec: dict, data: dict, train, seed: int):
 
 
 def fit_predict(spec: dict, data: dict, y, weight, train, val, test, config: StudyConfig, seed: int):
-    """Train one network (weighted loss, early stopping on the weighted validation loss, best weights kept;
-    ``spec["epoch_factor"]`` multiplies the config's epochs and patience, for a slower learning rate) and
-    return (test signal scores, record)."""
+    """Train one network (weighted loss, early stopping on the weighted validation loss, best weights kept)
+    and return (test signal scores, record)."""
     import keras
 
     start = time.perf_counter()
-    factor = int(spec.get("epoch_factor", 1))
     model = _build(spec, data, train, seed)
     model.compile(optimizer=keras.optimizers.Adam(spec["learning_rate"]), loss="sparse_categorical_crossentropy",
                   weighted_metrics=[])
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=factor * config.patience,
-                                         restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
     history = model.fit(
         _model_inputs(spec, data, train), y[train], sample_weight=weight[train], batch_size=config.batch_size,
-        epochs=factor * config.epochs, validation_data=(_model_inputs(spec, data, val), y[val], weight[val]),
+        epochs=config.epochs, validation_data=(_model_inputs(spec, data, val), y[val], weight[val]),
         callbacks=[stop], verbose=0, shuffle=True,
     )
     probs = model.predict(_model_inputs(spec, data, test), batch_size=1024, verbose=0)
