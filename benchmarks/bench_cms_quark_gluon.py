@@ -21,6 +21,13 @@
    zeroed; C evaluated on zeroed images and C-Zero on full ones (Table 7). Test: the test events (the same
    rows as the jet study's test split).
 
+Sizes: the defaults (3,000 events per class) resolve the jet study's orderings; the image event classifiers need
+more events (C is 0.024 below B at 3,000 per class and level with it at 6,000), so the event orderings are run
+with the one jet model A and B need (benchmarks/README.md):
+
+    python benchmarks/bench_cms_quark_gluon.py --n-events 6000 --rows Tracks+ECAL+HCAL --event-models C,C-Gen \
+        --work runs/bench_cms_6000
+
 Everything resumes: the sample from its shards, the datasets and jet runs from disk, each event model from its
 result file. Prints markdown tables and writes ``WORK/results.json``; the average images per class and channel
 (003 Figure 2) are in the Tracks+ECAL+HCAL run's report (``WORK/jets/tracks_ecal_hcal/plots/average_images.png``).
