@@ -21,9 +21,10 @@
    zeroed; C evaluated on zeroed images and C-Zero on full ones (Table 7). Test: the test events (the same
    rows as the jet study's test split).
 
-Sizes: the defaults (3,000 events per class) resolve the jet study's orderings; the image event classifiers need
-more events (C is 0.024 below B at 3,000 per class and level with it at 6,000), so the event orderings are run
-with the one jet model A and B need (benchmarks/README.md):
+Sizes: at the defaults (3,000 events per class) every jet ordering points 003's way (Tracks > ECAL and
+Tracks+ECAL > ECAL+HCAL not significantly); the image event classifiers need more events (C is 0.023 below B at
+3,000 per class and level with it at 6,000), so the event orderings are run with the one jet model A and B need
+(about an hour; benchmarks/README.md):
 
     python benchmarks/bench_cms_quark_gluon.py --n-events 6000 --rows Tracks+ECAL+HCAL --event-models C,C-Gen \
         --work runs/bench_cms_6000
