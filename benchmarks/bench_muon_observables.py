@@ -35,9 +35,9 @@ THRESHOLDS_GEV = (0.5, 1.0, 2.0, 4.0)
 def hard_pixel_counts(image_et: np.ndarray, cone: float) -> np.ndarray:
     """``[N, len(ANNULI) * (len(THRESHOLDS_GEV) + 1)]``: per annulus (delta-R from the image centre), the number
     of pixels above each threshold and of non-zero pixels (IRC-unsafe: a split deposit counts twice)."""
-    n, p, _ = image_et.shape
-    centres = (np.arange(p) + 0.5) * (2 * cone / p) - cone
-    radius = np.hypot(centres[:, None], centres[None, :])
+    from jettf.calo.images import pixel_delta_r
+
+    radius = pixel_delta_r(image_et.shape[1], cone)
     columns = []
     for low, high in ANNULI:
         pixels = image_et[:, (radius >= low) & (radius < high)]

@@ -23,8 +23,8 @@ import numpy as np
 
 from jettf.jets import wrap_phi
 
-__all__ = ["ElectronImages", "hottest_cell", "cell_window", "electron_images", "cone_image", "window_sum",
-           "pixel_cells"]
+__all__ = ["ElectronImages", "hottest_cell", "cell_window", "electron_images", "cone_image", "pixel_delta_r",
+           "window_sum", "pixel_cells"]
 
 
 class ElectronImages(NamedTuple):
@@ -150,9 +150,14 @@ def cone_image(cell_sets: Sequence, calorimeters: Sequence, n_events: int, eta_c
         flat = (ev[:, None, None] * pixels + index[0][:, :, None]) * pixels + index[1][:, None, :]
         image += np.bincount(flat.ravel(), weights=weight.ravel(), minlength=image.size)
     image = image.reshape(n_events, pixels, pixels)
-    centres = -cone + (np.arange(pixels) + 0.5) * width
-    inside = np.hypot(centres[:, None], centres[None, :]) < cone
-    return image * inside[None]
+    return image * (pixel_delta_r(pixels, cone) < cone)[None]
+
+
+def pixel_delta_r(pixels: int, cone: float) -> np.ndarray:
+    """``[P, P]``: delta-R of each pixel centre from the centre of a P x P image covering [-cone, cone]^2
+    (radians), the distance that decides cone membership (isolation cones, the round muon image)."""
+    centres = -cone + (np.arange(pixels) + 0.5) * (2.0 * cone / pixels)
+    return np.hypot(centres[:, None], centres[None, :])
 
 
 def pixel_cells(image, eta_centre=None, extent=(0.45, 0.45), max_cells: Optional[int] = None) -> np.ndarray:

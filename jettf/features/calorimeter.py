@@ -34,6 +34,7 @@ __all__ = ["ELECTRON_FEATURES", "electron_features", "candidate_mass", "isolatio
            "ISOLATION_RADII"]
 
 from jettf.calo.cards import ELECTRON_FEATURES, ISOLATION_RADII
+from jettf.calo.images import pixel_delta_r
 
 
 def _window(images, size_eta: int, size_phi: int):
@@ -137,9 +138,7 @@ def isolation_cones(image_et, muon_pt, radii: Sequence[float] = ISOLATION_RADII,
                          "[N, P, P] and [N]")
     if np.any(~(muon_pt > 0)):
         raise ValueError("isolation_cones: muon_pt must be > 0 GeV")
-    p = image_et.shape[1]
-    centres = -cone + (np.arange(p) + 0.5) * (2.0 * cone / p)
-    dr = np.hypot(centres[:, None], centres[None, :]).ravel()
+    dr = pixel_delta_r(image_et.shape[1], cone).ravel()
     order = np.argsort(dr, kind="stable")
     cumulative = np.cumsum(image_et.reshape(len(image_et), -1)[:, order], axis=1)
     counts = np.searchsorted(dr[order], np.asarray(radii, np.float64), side="left")  # pixels with dR < R0
