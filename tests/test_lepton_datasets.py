@@ -178,6 +178,7 @@ def test_electron_cnn_trains_on_both_images_with_the_stored_weights_exports_and_
 
 
 def test_particle_models_read_the_muon_cells_at_angles_from_the_muon(samples, tmp_path):
+    import jettf.data as jd
     import jettf.models as zoo
     from jettf.training import load_tagger
 
@@ -186,7 +187,14 @@ def test_particle_models_read_the_muon_cells_at_angles_from_the_muon(samples, tm
                        "--n-boot", "20", "--manual-dir", str(samples["muons"][0]),
                        "--data-dir", str(samples["data_dir"]), "--out", str(out)]) == 0
     assert RunDir(out).read_metrics()["test"]["auc"] > MIN_AUC_PFN  # non-prompt muons: a core of hadrons
-    assert zoo.model_metadata(load_tagger(out))["options"] == {"center": "origin"}
+    tagger = load_tagger(out)
+    assert zoo.model_metadata(tagger)["options"] == {"center": "origin", "particle_features": "linear"}
+    # 004 App. A.1.2: the cells' (E_T, delta eta, delta phi) standardized with the training cells' statistics.
+    info = _built(samples, "muon_images")
+    cells = np.concatenate([x["constituents"][x["constituents"][..., 0] > 0] for x, _ in
+                            jd.make_dataset(info, "train", inputs=("constituents",)).as_numpy_iterator()])
+    np.testing.assert_allclose(np.ravel(zoo.find_layer(tagger, zoo.PARTICLE_NORM_NAME).mean),
+                               cells[:, :3].mean(axis=0), rtol=1e-4, atol=1e-6)
     assert "mass_sculpting" not in RunDir(out).read_metrics()["test"]  # muons carry no mass to sculpt
 
 

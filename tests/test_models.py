@@ -290,6 +290,41 @@ def test_constituent_features_against_numpy():
         np.testing.assert_allclose(mask[i], real.astype("float32"))
 
 
+def test_linear_pfn_standardizes_the_real_particles_only(tmp_path):
+    """004's PFN inputs: (pT, delta eta, delta phi) standardized with the real particles' mean and std."""
+    rng = np.random.default_rng(4)
+    x = smoke.random_constituents(6, 12, rng, n_real=[12, 2, 7, 1, 5, 9])
+    model = zoo.build("pfn", 2, input_shape=(None, 4), phi_sizes=(8,), f_sizes=(8,), center="origin",
+                      particle_features="linear", seed=1)
+    mask, feats = (keras.ops.convert_to_numpy(t) for t in zoo.find_layer(model, "pfn_inputs")(x))
+    real = x[..., 0] > 0
+    np.testing.assert_allclose(feats[real], x[real][:, :3], rtol=1e-6)
+    assert np.all(feats[~real] == 0) and np.array_equal(mask, real.astype("float32"))
+    # Adapted on the real particles (batches of an iterable, as the trainer passes them), not the padding.
+    zoo.adapt_normalization(model, constituents=(x[:3], x[3:]))
+    norm = zoo.find_layer(model, zoo.PARTICLE_NORM_NAME)
+    np.testing.assert_allclose(np.ravel(norm.mean), x[real][:, :3].mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(np.ravel(norm.variance), x[real][:, :3].var(axis=0), rtol=1e-4)
+    # Padding does not move the output; the adapted statistics are saved with the model.
+    padded = np.concatenate([x, np.zeros((6, 5, 4), "f4")], axis=1)
+    out = keras.ops.convert_to_numpy(model({"constituents": x}))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model({"constituents": padded})), out, atol=1e-6)
+    model.save(tmp_path / "pfn.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.saving.load_model(tmp_path / "pfn.keras")(
+        {"constituents": x})), out, atol=1e-6)
+    fixed = zoo.build("pfn", 2, input_shape=(None, 4), particle_features="linear", particle_mean=[1.0, 0.0, 0.0],
+                      particle_std=[2.0, 1.0, 0.0])
+    np.testing.assert_allclose(np.ravel(zoo.find_layer(fixed, zoo.PARTICLE_NORM_NAME).variance), [4.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="cannot be adapted"):
+        zoo.adapt_normalization(fixed, constituents=x)
+    with pytest.raises(ValueError, match=r"particle_mean/particle_std: shapes \(2,\)/\(2,\); expected \(3,\)"):
+        zoo.build("pfn", 2, particle_features="linear", particle_mean=[0.0, 0.0], particle_std=[1.0, 1.0])
+    with pytest.raises(ValueError, match="particle_features='linear' only"):
+        zoo.build("pfn", 2, particle_mean=[0.0] * 3, particle_std=[1.0] * 3)
+    with pytest.raises(ValueError, match="expected 'log' or 'linear'"):
+        zoo.build("pfn", 2, particle_features="raw")
+
+
 @pytest.mark.parametrize("name", ["pfn", "efn"])
 def test_deep_sets_are_permutation_invariant(name):
     model = zoo.build(name, 2, input_shape=(10, 4), seed=0)

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from .heads import GLOBAL_NORM_NAME, LOGITS_NAME, OUTPUT_NAME, default_class_names
+from .heads import GLOBAL_NORM_NAME, LOGITS_NAME, OUTPUT_NAME, PARTICLE_NORM_NAME, default_class_names
 
 __all__ = [
     "build",
@@ -64,6 +64,7 @@ __all__ = [
     "OUTPUT_NAME",
     "LOGITS_NAME",
     "GLOBAL_NORM_NAME",
+    "PARTICLE_NORM_NAME",
 ]
 
 
@@ -260,15 +261,17 @@ def model_metadata(model: keras.Model) -> dict:
     return dict(getattr(find_layer(model, OUTPUT_NAME), "metadata", {}) or {})
 
 
-def adapt_normalization(model: keras.Model, global_features=None, image=None) -> keras.Model:
+def adapt_normalization(model: keras.Model, global_features=None, image=None, constituents=None) -> keras.Model:
     """Adapt the model's ``Normalization`` layers to training data, in place; call before ``compile``.
 
     ``global_features`` ``[N, F]`` adapts ``"global_features_norm"`` (per-feature mean and variance);
     ``image`` ``[N, H, W, C]`` adapts the per-channel input normalization of models that have one
     (``effnet_s``: layer ``"image_norm"``). Arrays, ``tf.data`` datasets or iterables of batches are
-    accepted, as by ``Normalization.adapt``.
+    accepted, as by ``Normalization.adapt``. ``constituents`` ``[N, M, 4]`` (an array, or an iterable of such
+    batches) adapts the ``"constituents_norm"`` of a ``pfn`` with ``particle_features="linear"`` to the
+    features of the real (pt > 0) particles only, so that the zero padding does not pull the mean.
     """
-    pairs = [(global_features, GLOBAL_NORM_NAME), (image, "image_norm")]
+    pairs = [(global_features, GLOBAL_NORM_NAME), (image, "image_norm"), (constituents, PARTICLE_NORM_NAME)]
     for values, layer_name in pairs:
         if values is None:
             continue
@@ -278,10 +281,26 @@ def adapt_normalization(model: keras.Model, global_features=None, image=None) ->
             raise ValueError(f"model {model.name!r} has no layer {layer_name!r} to adapt") from None
         if getattr(layer, "input_mean", None) is not None:
             raise ValueError(f"layer {layer_name!r} was built with fixed mean/std; it cannot be adapted")
-        if isinstance(values, np.ndarray):
+        if layer_name == PARTICLE_NORM_NAME:
+            values = _real_particle_features(model, values)[None]  # one "jet" of all real particles: [1, n, K]
+        elif isinstance(values, np.ndarray):
             values = values.astype("float32", copy=False)
         layer.adapt(values)
     return model
+
+
+def _real_particle_features(model: keras.Model, constituents, chunk: int = 4096) -> np.ndarray:
+    """``[n_real, K]``: the per-particle features the model's ``pfn_inputs`` layer makes of the real particles
+    of ``constituents`` (an array, or an iterable of batches)."""
+    features = find_layer(model, "pfn_inputs")
+    if isinstance(constituents, np.ndarray):
+        constituents = (constituents[start:start + chunk] for start in range(0, len(constituents), chunk))
+    parts = []
+    for batch in constituents:
+        mask, values = features(np.asarray(batch, np.float32))
+        mask, values = keras.ops.convert_to_numpy(mask), keras.ops.convert_to_numpy(values)
+        parts.append(values[mask > 0])
+    return np.concatenate(parts).astype("float32")
 
 
 from .flops import count_flops  # noqa: E402

@@ -39,6 +39,7 @@ __all__ = [
     "OUTPUT_NAME",
     "LOGITS_NAME",
     "GLOBAL_NORM_NAME",
+    "PARTICLE_NORM_NAME",
 ]
 
 #: Name of the output layer (float32 softmax).
@@ -47,6 +48,8 @@ OUTPUT_NAME = "probabilities"
 LOGITS_NAME = "logits"
 #: Name of the Normalization layer that standardizes the global features.
 GLOBAL_NORM_NAME = "global_features_norm"
+#: The layer that standardizes the per-particle inputs of a ``pfn`` with ``particle_features="linear"``.
+PARTICLE_NORM_NAME = "constituents_norm"
 
 
 def default_class_names(n_classes: int) -> list[str]:
@@ -80,27 +83,29 @@ def make_inputs(
     return inputs
 
 
+def standardization(x, mean=None, std=None, *, name: str, what: str = "global"):
+    """``Normalization`` over the last axis of ``x``: adaptable (``mean`` and ``std`` None), or fixed from the
+    length-F ``mean`` / ``std`` (``what``: the argument prefix the error messages name). A zero standard
+    deviation (a constant feature) is replaced by 1, as scikit-learn's StandardScaler does."""
+    n = x.shape[-1]
+    if (mean is None) != (std is None):
+        raise ValueError(f"{what}_mean and {what}_std must be given together (or neither, to adapt later)")
+    if mean is None:
+        return keras.layers.Normalization(axis=-1, name=name, dtype="float32")(x)
+    mean = np.asarray(mean, dtype="float64").reshape(-1)
+    std = np.asarray(std, dtype="float64").reshape(-1)
+    if mean.shape != (n,) or std.shape != (n,):
+        raise ValueError(f"{what}_mean/{what}_std: shapes {mean.shape}/{std.shape}; expected ({n},), one per feature")
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))) or np.any(std < 0):
+        raise ValueError(f"{what}_mean/{what}_std: expected finite values and non-negative standard deviations")
+    std = np.where(std > 0, std, 1.0)
+    return keras.layers.Normalization(axis=-1, mean=mean.tolist(), variance=(std**2).tolist(), name=name,
+                                      dtype="float32")(x)
+
+
 def standardize_global_features(global_input, global_mean=None, global_std=None):
     """``Normalization`` of the global features: adaptable, or fixed from ``global_mean``/``global_std``."""
-    n = global_input.shape[-1]
-    if (global_mean is None) != (global_std is None):
-        raise ValueError("global_mean and global_std must be given together (or neither, to adapt later)")
-    if global_mean is None:
-        layer = keras.layers.Normalization(axis=-1, name=GLOBAL_NORM_NAME, dtype="float32")
-    else:
-        mean = np.asarray(global_mean, dtype="float64").reshape(-1)
-        std = np.asarray(global_std, dtype="float64").reshape(-1)
-        if mean.shape != (n,) or std.shape != (n,):
-            raise ValueError(
-                f"global_mean/global_std: shapes {mean.shape}/{std.shape}; expected ({n},) like global_features"
-            )
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))) or np.any(std < 0):
-            raise ValueError("global_mean/global_std: expected finite values and non-negative standard deviations")
-        std = np.where(std > 0, std, 1.0)  # constant features: scale 1, as scikit-learn's StandardScaler does
-        layer = keras.layers.Normalization(
-            axis=-1, mean=mean.tolist(), variance=(std**2).tolist(), name=GLOBAL_NORM_NAME, dtype="float32"
-        )
-    return layer(global_input)
+    return standardization(global_input, global_mean, global_std, name=GLOBAL_NORM_NAME, what="global")
 
 
 def mlp_block(x, units: Sequence[int], *, activation="relu", dropout=0.0, prefix="mlp", kernel_initializer=None):

@@ -20,6 +20,7 @@ __all__ = [
     "WeightedSum",
     "SeparableResize",
     "PFN_FEATURES",
+    "PFN_LINEAR_FEATURES",
     "PFN_FEATURE_SCALING",
     "EFN_FEATURES",
 ]
@@ -125,6 +126,9 @@ PFN_FEATURE_SCALING = {
     "delta_phi": (0.0, 1.0),
     "delta_r": (0.2, 4.0),
 }
+#: Per-particle features of ``ConstituentFeatures(mode="pfn", features="linear")``: 004's PFN inputs (App. A.1.2:
+#: the pixels' own values, standardized by the model's ``constituents_norm`` layer with training statistics).
+PFN_LINEAR_FEATURES = ("pt", "delta_eta", "delta_phi")
 #: Angular inputs of the EFN's Phi network; the EFN's weights are the pT fractions z_i.
 EFN_FEATURES = ("delta_eta", "delta_phi")
 
@@ -192,12 +196,13 @@ class ConstituentFeatures(keras.layers.Layer):
     * ``mode="efn"``: weights are the pT fractions z_i (IRC-safe energy weighting, Komiske et al. 2019) and
       features are (delta_eta, delta_phi), see ``EFN_FEATURES``.
     * ``mode="pfn"``: weights are the 0/1 particle mask (a masked sum) and features are ``PFN_FEATURES``,
-      brought to O(1) by the fixed ``PFN_FEATURE_SCALING`` unless ``scaled=False``.
+      brought to O(1) by the fixed ``PFN_FEATURE_SCALING`` unless ``scaled=False``; with ``features="linear"``
+      they are ``PFN_LINEAR_FEATURES`` as they are (the model standardizes them).
 
     Padded particles get weight 0 and all-zero features. Computed in float32 even under mixed precision.
     """
 
-    def __init__(self, mode="pfn", scaled=True, center="centroid", **kwargs):
+    def __init__(self, mode="pfn", scaled=True, center="centroid", features="log", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if mode not in ("pfn", "efn"):
@@ -206,9 +211,12 @@ class ConstituentFeatures(keras.layers.Layer):
             raise ValueError(
                 f"ConstituentFeatures: center={center!r}; expected 'centroid' (jets) or 'origin' (angles as given)"
             )
+        if features not in ("log", "linear"):
+            raise ValueError(f"ConstituentFeatures: features={features!r}; expected 'log' or 'linear'")
         self.mode = mode
         self.scaled = bool(scaled)
         self.center = center
+        self.features = features
 
     def call(self, constituents):
         x = ops.cast(constituents, "float32")
@@ -228,6 +236,8 @@ class ConstituentFeatures(keras.layers.Layer):
             dphi = _wrap_phi(phi - phi_c) * mask
         if self.mode == "efn":
             return z, ops.stack([deta, dphi], axis=-1)
+        if self.features == "linear":
+            return mask, ops.stack([pt * mask, deta, dphi], axis=-1)
 
         def safe_log(v):
             return ops.where(mask > 0, ops.log(ops.maximum(v, tiny)), 0.0)
@@ -250,12 +260,13 @@ class ConstituentFeatures(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         n, m = input_shape[0], input_shape[1]
-        k = len(EFN_FEATURES) if self.mode == "efn" else len(PFN_FEATURES)
+        k = len(EFN_FEATURES if self.mode == "efn" else PFN_LINEAR_FEATURES if self.features == "linear"
+                else PFN_FEATURES)
         return (n, m), (n, m, k)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"mode": self.mode, "scaled": self.scaled, "center": self.center})
+        config.update({"mode": self.mode, "scaled": self.scaled, "center": self.center, "features": self.features})
         return config
 
 

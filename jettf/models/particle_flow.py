@@ -8,7 +8,14 @@ and cannot be mixed with Keras 3). Input ``constituents`` ``[N, M, 4]`` = (pt [G
   relative to the pT-weighted centroid (eta_c, phi_c); see ``layers.ConstituentFeatures``.
 * PFN:  F( sum_i mask_i Phi(p_i) ) with per-particle features ``layers.PFN_FEATURES`` (log pT, log E,
   log pT fraction, log E fraction, delta eta, delta phi, delta R w.r.t. the centroid: ParticleNet's set),
-  shifted and scaled to O(1) by the fixed ``layers.PFN_FEATURE_SCALING``; the sum is masked.
+  shifted and scaled to O(1) by the fixed ``layers.PFN_FEATURE_SCALING``; the sum is masked. With
+  ``particle_features="linear"`` the features are ``layers.PFN_LINEAR_FEATURES`` (pT, delta eta, delta phi)
+  standardized by a ``Normalization`` layer ``"constituents_norm"`` (004 App. A.1.2's PFN on calorimeter
+  pixels: "subtracting the mean and dividing by the variance"): fixed from ``particle_mean`` /
+  ``particle_std``, or adapted to the real particles of the training set by
+  ``jettf.models.adapt_normalization(model, constituents=...)``. On 004's muon cells, whose E_T run from
+  1e-9 GeV (area fractions of a cell) to tens of GeV, the log features put the many tiny pixels at -15
+  standard units and the PFN learns less (benchmarks/README.md, section 004).
 
 Phi is a stack of Dense layers applied per particle (Dense acts on the last axis of [N, M, K]); F is the shared
 MLP head, which also takes the standardized global features when ``n_global_features > 0``. Defaults follow
@@ -26,7 +33,7 @@ from collections.abc import Sequence
 import keras
 
 from . import register
-from .heads import assemble, classifier_head, make_inputs
+from .heads import PARTICLE_NORM_NAME, assemble, classifier_head, make_inputs, standardization
 from .layers import ConstituentFeatures, WeightedSum
 
 __all__ = ["build_pfn", "build_efn"]
@@ -49,11 +56,20 @@ def _deep_sets(
     class_names,
     metadata,
     name,
+    particle_features: str = "log",
+    particle_mean=None,
+    particle_std=None,
 ):
     if input_shape is None:
         input_shape = (None, 4)
     inputs = make_inputs(input_shape, n_global_features, kind="constituents")
-    weights, x = ConstituentFeatures(mode, center=center, name=f"{mode}_inputs")(inputs["constituents"])
+    weights, x = ConstituentFeatures(mode, center=center, features=particle_features,
+                                     name=f"{mode}_inputs")(inputs["constituents"])
+    if particle_features == "linear":
+        # Padded particles become -mean/std here; the masked sum below gives them weight 0.
+        x = standardization(x, particle_mean, particle_std, name=PARTICLE_NORM_NAME, what="particle")
+    elif particle_mean is not None or particle_std is not None:
+        raise ValueError("particle_mean/particle_std standardize particle_features='linear' only")
     for i, u in enumerate(phi_sizes, start=1):
         x = keras.layers.Dense(int(u), activation=activation, kernel_initializer=kernel_initializer, name=f"phi_{i}")(x)
     latent = WeightedSum(name="masked_sum" if mode == "pfn" else "energy_weighted_sum")([x, weights])
@@ -85,6 +101,9 @@ def build_pfn(
     f_dropout: float = 0.0,
     kernel_initializer: str = "glorot_normal",
     center: str = "centroid",
+    particle_features: str = "log",
+    particle_mean=None,
+    particle_std=None,
     global_mean=None,
     global_std=None,
     class_names=None,
@@ -93,11 +112,14 @@ def build_pfn(
 ) -> keras.Model:
     """Particle Flow Network on ``constituents`` (default input (None, 4)). Options: ``phi_sizes``,
     ``f_sizes``, ``activation``, ``f_dropout`` (after each F layer), ``kernel_initializer``, ``center``
-    (``"centroid"``: angles from the pT-weighted centroid; ``"origin"``: as given)."""
+    (``"centroid"``: angles from the pT-weighted centroid; ``"origin"``: as given), ``particle_features``
+    (``"log"``: ParticleNet's scaled log set; ``"linear"``: standardized pT, delta eta, delta phi, with
+    ``particle_mean`` / ``particle_std`` (3 values each) or adapted later; module docstring)."""
     return _deep_sets(
         "pfn", n_classes, input_shape, n_global_features, phi_sizes=phi_sizes, f_sizes=f_sizes,
         activation=activation, f_dropout=f_dropout, kernel_initializer=kernel_initializer, center=center,
         global_mean=global_mean, global_std=global_std, class_names=class_names, metadata=metadata, name=name,
+        particle_features=particle_features, particle_mean=particle_mean, particle_std=particle_std,
     )  # fmt: skip
 
 

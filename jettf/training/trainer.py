@@ -214,8 +214,24 @@ def build_tagger(config: TrainConfig, info, class_names: list) -> keras.Model:
                        extra_images={name: tuple(p.output_image_shape) for name, p in preps.items()})
     if info.metadata.get("constituents_relative") and zoo.info(config.model).input_kind == "constituents":
         options.setdefault("center", "origin")  # cells at angles from the lepton, 004 section 4.6
+        if config.model == "pfn":
+            options.setdefault("particle_features", "linear")  # 004 App. A.1.2: the cells' standardized values
     return zoo.build(config.model, len(class_names), n_global_features=n_features, class_names=class_names,
                      seed=config.seed, **options)
+
+
+def adapt_particle_standardization(tagger: keras.Model, data: TrainingData) -> None:
+    """A ``pfn`` with ``particle_features="linear"`` standardizes its per-particle inputs with the mean and std
+    of the training split's real particles (one pass over its constituents); other models are left alone."""
+    import jettf.models as zoo
+
+    try:
+        layer = zoo.find_layer(tagger, zoo.PARTICLE_NORM_NAME)
+    except ValueError:
+        return
+    if getattr(layer, "input_mean", None) is None:  # not fixed by particle_mean / particle_std
+        batches = data.dataset("train", training=False, weighted=False).as_numpy_iterator()
+        zoo.adapt_normalization(tagger, constituents=(x["constituents"] for x, *_ in batches))
 
 
 def training_model(tagger: keras.Model, data: TrainingData) -> keras.Model:
@@ -253,7 +269,9 @@ def tagger_of(model: keras.Model) -> keras.Model:
 def _model_fn(config: TrainConfig, data: TrainingData, accel) -> Callable[[], keras.Model]:
     def build() -> keras.Model:
         with accel.scope():
-            model = training_model(build_tagger(config, data.info, data.class_names), data)
+            tagger = build_tagger(config, data.info, data.class_names)
+            adapt_particle_standardization(tagger, data)
+            model = training_model(tagger, data)
             model.compile(
                 optimizer=keras.optimizers.Adam(config.learning_rate),
                 loss="sparse_categorical_crossentropy",
