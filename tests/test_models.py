@@ -301,10 +301,11 @@ def test_linear_pfn_standardizes_the_real_particles_only(tmp_path):
     np.testing.assert_allclose(feats[real], x[real][:, :3], rtol=1e-6)
     assert np.all(feats[~real] == 0) and np.array_equal(mask, real.astype("float32"))
     # Adapted on the real particles (batches of an iterable, as the trainer passes them), not the padding.
-    zoo.adapt_normalization(model, constituents=(x[:3], x[3:]))
     norm = zoo.find_layer(model, zoo.PARTICLE_NORM_NAME)
-    np.testing.assert_allclose(np.ravel(norm.mean), x[real][:, :3].mean(axis=0), rtol=1e-5)
-    np.testing.assert_allclose(np.ravel(norm.variance), x[real][:, :3].var(axis=0), rtol=1e-4)
+    for constituents in ((x[:3], x[3:]), x):
+        zoo.adapt_normalization(model, constituents=constituents)
+        np.testing.assert_allclose(np.ravel(norm.mean), x[real][:, :3].mean(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(np.ravel(norm.variance), x[real][:, :3].var(axis=0), rtol=1e-4)
     # Padding does not move the output; the adapted statistics are saved with the model.
     padded = np.concatenate([x, np.zeros((6, 5, 4), "f4")], axis=1)
     out = keras.ops.convert_to_numpy(model({"constituents": x}))

@@ -294,7 +294,8 @@ def _real_particle_features(model: keras.Model, constituents, chunk: int = 4096)
     of ``constituents`` (an array, or an iterable of batches)."""
     features = find_layer(model, "pfn_inputs")
     if isinstance(constituents, np.ndarray):
-        constituents = (constituents[start:start + chunk] for start in range(0, len(constituents), chunk))
+        array = constituents
+        constituents = (array[start:start + chunk] for start in range(0, len(array), chunk))
     parts = []
     for batch in constituents:
         mask, values = features(np.asarray(batch, np.float32))
