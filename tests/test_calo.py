@@ -404,6 +404,22 @@ def test_study_end_to_end_on_a_tiny_file(tmp_path):
     assert (tmp_path / "run" / "roc_rejection.png").exists()
 
 
+def test_muon_study_pfn_reads_standardized_cells(tmp_path):
+    """The study's PFN (004 App. A.1.2): the training cells' (E_T, delta eta, delta phi) standardized, and it
+    separates muons with hadrons near them from isolated ones."""
+    from jettf.calo.study import StudyConfig, load_sample, muon_networks, run_study
+    from jettf.io.leptons import write_muons
+    from tfds_builders.testing import synthetic_lepton_candidates
+
+    write_muons(synthetic_lepton_candidates("muons", 120, seed=3), tmp_path / "manual" / "muons.h5")
+    config = StudyConfig(study="muons", n=60, manual_dir=str(tmp_path / "manual"), out=str(tmp_path / "run"),
+                         networks=["pfn"], epochs=8, n_boot=50, search=False, verbose=False, max_cells=64)
+    assert {s["key"]: s["options"].get("particle_features") for s in muon_networks(config)}["pfn"] == "linear"
+    summary = run_study(config)
+    assert summary["networks"]["pfn"]["auc"] > 0.9  # non-prompt: GeV of hadrons within delta-R ~ 0.15
+    assert load_sample(config)[0]["image_et"].shape == (120, 32, 32)
+
+
 def test_the_efp_grid_follows_the_profile_unless_given():
     """--profile cpu searches what two cores afford per study, --profile paper 004's grid; explicit fields win."""
     from jettf.calo.study import StudyConfig
