@@ -27,7 +27,8 @@ Choices (004 leaves them open or its sizes do not fit 2 CPU cores; each is recor
   isolation energy itself) is given beside them as a global feature (as 004 section 4.5.1 does for its
   normalized EFPs); the PFN sees each cell's E_T. The PFN's per-cell inputs are 004's (App. A.1.2): E_T, delta
   eta, delta phi standardized with the training cells' mean and std (``particle_features="linear"``), not the
-  zoo's log features for jets, on which it learned less (0.772 against 0.781 here, benchmarks/README.md).
+  zoo's log features for jets, which put the many sub-MeV pixel fragments at about -15 standard units
+  (benchmarks/README.md, section 004, has the measurements).
 * The greedy cone search (004 section 4.4) ranks cone sets by the validation AUC of Fisher's linear
   discriminant of the logs of the cones (closed form) instead of a tuned network per set; the chosen sets
   are then trained with 004's isolation network. It adds cones while the validation AUC gains more than 0.001, up to 8.
