@@ -63,14 +63,18 @@ def view_observables(images: np.ndarray, pixel: float) -> np.ndarray:
 
 
 def read_views(sample: Path, field: str, chunk: int = 500):
-    """Observables of every event's leading-jet view in ``field``, labels, pt and m0 (streamed)."""
+    """Observables of every event's leading-jet view in ``field``, labels, pt, m0 and the channel names; the
+    images are read ``chunk`` events at a time and dropped once their observables are computed."""
     from jettf.detector.cards import CMS
     from jettf.io import read_cms_quark_gluon
 
-    parts = list(read_cms_quark_gluon(sample, field=field, chunk_size=chunk, check=False))
-    obs = np.concatenate([view_observables(p.images, CMS.ecal.deta) for p in parts])
-    return obs, np.concatenate([p.labels for p in parts]), np.concatenate([p.pt for p in parts]), \
-        np.concatenate([p.m0 for p in parts]), parts[0].channels
+    columns = {"obs": [], "labels": [], "pt": [], "m0": []}
+    for part in read_cms_quark_gluon(sample, field=field, chunk_size=chunk, check=False):
+        columns["obs"].append(view_observables(part.images, CMS.ecal.deta))
+        for key in ("labels", "pt", "m0"):
+            columns[key].append(getattr(part, key))
+        channels = part.channels
+    return (*(np.concatenate(v) for v in columns.values()), channels)
 
 
 def main() -> None:
