@@ -49,7 +49,7 @@ def _main(argv) -> int:
     p.add_argument("--efp-prime-only", action="store_true", help="connected EFP graphs only")
     p.add_argument("--efp-max-cells", type=int, default=None, help=f"EFPs of the hardest N pixels only ({grid})")
     p.add_argument("--max-cells", type=int, default=defaults.max_cells,
-                   help=f"PFN/EFN inputs: the hardest N pixels (default {defaults.max_cells}; 0: all)")
+                   help=f"PFN/EFN inputs: the hardest N cells (default {defaults.max_cells}; 0: all the file stores)")
     p.add_argument("--search-steps", type=int, default=defaults.search_steps)
     p.add_argument("--tune", type=int, default=0,
                    help="keras-tuner Bayesian trials of the dense network over 004 Table 3.4 (0: none)")

@@ -136,6 +136,8 @@ class MuonCard:
         window: half-width in eta and phi of the simulated region around the muon.
         cone: image radius (004: delta-R < 0.45); ``pixels``: image side (004: 32 x 32 over
             [-cone, cone]^2 around the muon's impact point on the ECAL face).
+        max_cells: the hardest ECAL cells and HCAL towers within the cone stored per muon (the PFN / EFN
+            inputs; a muon has ~107 on average at <mu> = 50, one in a thousand more than 384).
         radii: isolation cones I_mu(R0) (:data:`ISOLATION_RADII`).
         pt_bins: pt histogram edges (GeV) for the reweighting of the signal to the background.
         heavy_flavour: a background muon's first ancestor that is not a muon must be a hadron
@@ -157,6 +159,7 @@ class MuonCard:
     window: float = 0.8
     cone: float = 0.45
     pixels: int = 32
+    max_cells: int = 384
     radii: Tuple[float, ...] = ISOLATION_RADII
     pt_bins: Tuple[float, ...] = tuple(float(x) for x in np.arange(10.0, 15.01, 0.25))
     detector: str = "atlas"

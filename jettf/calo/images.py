@@ -10,7 +10,8 @@ Two kinds, both vectorized over candidates (flat cells with an event index, one 
   muon's impact point; every ECAL cell and HCAL tower shares its E_T among the pixels its area overlaps
   (area fractions), and pixels whose centre lies at delta-R >= 0.45 are zero.
 
-:func:`pixel_cells` turns either kind back into a list of cells (the PFN / EFN inputs, 004 section 4.6).
+:func:`cone_cells` lists the muon's cells themselves (ECAL cells and HCAL towers within the cone, each once: the
+PFN / EFN inputs, 004 section 4.6); :func:`pixel_cells` turns an image back into a list of its non-zero pixels.
 
 Image axis 1 is eta, axis 2 is phi (the project's convention). Units: GeV, radians.
 """
@@ -23,8 +24,8 @@ import numpy as np
 
 from jettf.jets import wrap_phi
 
-__all__ = ["ElectronImages", "hottest_cell", "cell_window", "electron_images", "cone_image", "pixel_delta_r",
-           "window_sum", "pixel_cells"]
+__all__ = ["ElectronImages", "hottest_cell", "cell_window", "electron_images", "cone_image", "cone_cells",
+           "pixel_delta_r", "window_sum", "pixel_cells", "CELL_COLUMNS"]
 
 
 class ElectronImages(NamedTuple):
@@ -151,6 +152,36 @@ def cone_image(cell_sets: Sequence, calorimeters: Sequence, n_events: int, eta_c
         image += np.bincount(flat.ravel(), weights=weight.ravel(), minlength=image.size)
     image = image.reshape(n_events, pixels, pixels)
     return image * (pixel_delta_r(pixels, cone) < cone)[None]
+
+
+#: The columns of :func:`cone_cells`: E_T and E in GeV, angles in radians from the cone's centre, 0 ECAL / 1 HCAL.
+CELL_COLUMNS = ("et", "delta_eta", "delta_phi", "e", "hcal")
+
+
+def cone_cells(cell_sets: Sequence, n_events: int, eta_c, phi_c, cone: float, max_cells: int) -> np.ndarray:
+    """``[n, max_cells, 5]`` (:data:`CELL_COLUMNS`): the cells of ``cell_sets`` (ECAL cells, then HCAL towers) whose
+    centre lies at delta-R < ``cone`` from (eta_c, phi_c), hardest E_T first, zero-padded; an event with more
+    keeps its ``max_cells`` hardest.
+
+    Each cell is one entry, at its own granularity. The cone image shares a cell's E_T among the pixels it
+    overlaps, so a 0.1 x 0.1 HCAL tower becomes ~16 pixels of 1/16 of its E_T: a set network reads the cells."""
+    eta_c, phi_c = np.asarray(eta_c, np.float64), np.asarray(phi_c, np.float64)
+    columns = []
+    for layer, cells in enumerate(cell_sets):
+        deta = cells.eta - eta_c[cells.event]
+        dphi = wrap_phi(cells.phi - phi_c[cells.event])
+        et = cells.energy / np.cosh(cells.eta)
+        inside = (np.hypot(deta, dphi) < cone) & (et > 0)
+        columns.append(np.stack([cells.event[inside], et[inside], deta[inside], dphi[inside], cells.energy[inside],
+                                 np.full(int(inside.sum()), layer)], axis=1).astype(np.float64))
+    table = np.concatenate(columns) if columns else np.zeros((0, 6))
+    table = table[np.lexsort((-table[:, 1], table[:, 0]))]  # event-major, hardest first
+    event = table[:, 0].astype(np.int64)
+    rank = np.arange(len(event)) - np.searchsorted(event, event)
+    keep = rank < max_cells
+    out = np.zeros((n_events, max_cells, len(CELL_COLUMNS)), np.float32)
+    out[event[keep], rank[keep]] = table[keep, 1:]
+    return out
 
 
 def pixel_delta_r(pixels: int, cone: float) -> np.ndarray:

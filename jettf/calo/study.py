@@ -5,8 +5,8 @@ Electrons vs jets (004 chapter 3, Table 3.1): calo CNNs on the HCAL image, the E
 own conv tower, :mod:`jettf.models.calo_cnn`), both + the seven standard features, and dense networks
 (:mod:`jettf.models.dense`) on the seven features with and without the candidate mass.
 Prompt vs non-prompt muons (004 chapter 4, Table 4.1): dense networks on the best single isolation cone, the
-best pair and the greedy best set of cones; a calo CNN on the 32 x 32 image; PFN and EFN on the image's
-non-zero pixels as a list of cells (angles relative to the muon: ``center="origin"``).
+best pair and the greedy best set of cones; a calo CNN on the 32 x 32 image; PFN and EFN on the list of the
+muon's calorimeter cells (angles relative to the muon: ``center="origin"``).
 
 Choices (004 leaves them open or its sizes do not fit 2 CPU cores; each is recorded in ``config.json``):
 
@@ -21,14 +21,15 @@ Choices (004 leaves them open or its sizes do not fit 2 CPU cores; each is recor
   instead of 117 / 47 / 56 (5-10x less work per image), PFN / EFN Phi layers of 64 instead of 100, learning
   rate 1e-3 for the CNNs (004's 1e-4 is tuned for 10-20x more candidates), at most ``epochs`` epochs with early
   stopping on the validation loss (best weights kept). ``profile="paper"`` uses 004's values.
-* PFN and EFN read the ``max_cells`` (384) hardest non-zero pixels of the muon image (with <mu> = 50 nearly all
-  ~800 pixels in the cone are non-zero; the 384 hardest hold 98.7% of the E_T of the median image), at
-  (delta eta, delta phi) from the muon. The EFN's weights are energy fractions, so the image's total E_T (the
+* PFN and EFN read the ECAL cells and HCAL towers within the cone, each once at its own granularity (the file's
+  ``cells``: ~107 per muon at <mu> = 50), not the image's pixels: the image shares each cell's E_T among the
+  pixels it overlaps (an HCAL tower over ~16), which left both networks 0.007-0.018 below the CNN (benchmarks/
+  README.md, section 004). Their calorimeter (ECAL or HCAL) is not an input: the image that the CNN reads sums
+  the two. The EFN's weights are energy fractions, so the image's total E_T (the
   isolation energy itself) is given beside them as a global feature (as 004 section 4.5.1 does for its
   normalized EFPs); the PFN sees each cell's E_T. The PFN's per-cell inputs are 004's (App. A.1.2): E_T, delta
   eta, delta phi standardized with the training cells' mean and std (``particle_features="linear"``), not the
-  zoo's log features for jets, which put the many sub-MeV pixel fragments at about -15 standard units
-  (benchmarks/README.md, section 004, has the measurements).
+  zoo's log features for jets (benchmarks/README.md, section 004, has the measurements).
 * The greedy cone search (004 section 4.4) ranks cone sets by the validation AUC of Fisher's linear
   discriminant of the logs of the cones (closed form) instead of a tuned network per set; the chosen sets
   are then trained with 004's isolation network. It adds cones while the validation AUC gains more than 0.001, up to 8.
@@ -111,7 +112,7 @@ class StudyConfig:
     efp_betas: Optional[Sequence[float]] = None
     efp_prime_only: bool = False
     efp_max_cells: Optional[int] = None  # EFPs of the hardest pixels only
-    max_cells: Optional[int] = 384  # PFN / EFN inputs: the hardest pixels (None: all non-zero pixels)
+    max_cells: Optional[int] = 384  # PFN / EFN inputs: the hardest cells (None: all the file stores)
     search_steps: int = 3
     tune: int = 0  # keras-tuner Bayesian trials for the dense HL network (004 Table 3.4); 0: none
     verbose: bool = True
@@ -252,7 +253,7 @@ def muon_networks(config: StudyConfig) -> List[dict]:
         # beside them, as 004 section 4.5.1 does for its normalized EFPs.
         dict(key="efn", label="EFN: calorimeter cells + sum E_T", model="efn", inputs=("cells", "sum_pt"),
              options=deep, learning_rate=pfn["learning_rate"]),
-        # 004 App. A.1.2: the PFN's inputs are the pixels' values, standardized with the training set's statistics.
+        # 004 App. A.1.2: the PFN's inputs are the cells' values, standardized with the training set's statistics.
         dict(key="pfn", label="PFN: calorimeter cells", model="pfn", inputs=("cells",),
              options=dict(deep, particle_features="linear"), learning_rate=pfn["learning_rate"]),
     ]
@@ -375,8 +376,7 @@ def _inputs(config: StudyConfig, sample) -> dict:
                 "hl": hl.astype(np.float32), "mass": mass[:, None].astype(np.float32)}
     cones = isolation_cones(sample["image_et"], sample["pt"], cone=MUONS.cone)
     return {"image": sample["image_et"][..., None], "cones": cones.astype(np.float32),
-            "cells": pixel_cells(sample["image_et"], sample["eta"], extent=(MUONS.cone, MUONS.cone),
-                                 max_cells=config.max_cells),
+            "cells": sample["cells"][:, :config.max_cells, :4],
             "sum_pt": sample["image_et"].sum(axis=(1, 2))[:, None].astype(np.float32)}
 
 

@@ -108,11 +108,9 @@ def electrons_range(path: str, start: int, stop: int, max_cells: int = 256):
 def muons_range(path: str, start: int, stop: int, max_cells: int = 384):
     """Rows of ``muons.h5`` (004 chapter 4) as :class:`jettf.data.records.ImageRows`: the 32 x 32 E_T image (channel
     ``calo_et``) within delta-R < 0.45 of the muon; the 18 isolation cones computed from its pixels
-    (:data:`MUON_SOURCE_FEATURES`); the stored weights; cells: the ``max_cells`` hardest non-zero pixels (E_T, delta
-    eta, delta phi from the muon, E; with <mu> = 50 the 384 hardest hold ~99% of the E_T); jet = (muon pt, muon eta,
-    0, 0)."""
+    (:data:`MUON_SOURCE_FEATURES`); the stored weights; cells: the file's ``max_cells`` hardest ECAL cells and HCAL
+    towers (E_T, delta eta, delta phi from the muon, E); jet = (muon pt, muon eta, 0, 0)."""
     from jettf.calo.cards import MUONS
-    from jettf.calo.images import pixel_cells
     from jettf.data.records import ImageRows
     from jettf.features.calorimeter import isolation_cones
     from jettf.io.leptons import read_muons
@@ -123,7 +121,7 @@ def muons_range(path: str, start: int, stop: int, max_cells: int = 384):
         s["image_et"][..., None], ("calo_et",), s.labels,
         np.stack([s["pt"], s["eta"], zeros, zeros], axis=-1), MUONS.class_names,
         features=isolation_cones(s["image_et"], s["pt"], cone=MUONS.cone), weight=s["weight"],
-        cells=pixel_cells(s["image_et"], s["eta"], extent=(MUONS.cone, MUONS.cone), max_cells=max_cells))
+        cells=s["cells"][:, :max_cells, :4])
 
 
 def count_rows(reader, path: str) -> int:

@@ -44,7 +44,7 @@ __all__ = ["generate_lepton_shard", "generate_lepton_sample", "pt_weights", "LEP
 LEPTON_SHARD = 500  # candidates per shard (part of the definition of a seeded sample)
 BATCH_EVENTS = 200  # Pythia events per nextBatch / detector call (part of it too)
 _FIELDS = {"electrons": ("ecal_et", "ecal_e", "hcal_et", "hcal_e", "hcal_offset", "pt", "eta"),
-           "muons": ("image_et", "pt", "eta")}
+           "muons": ("image_et", "cells", "pt", "eta")}
 
 
 # ---------------------------------------------------------------------------------------------- truth record
@@ -166,7 +166,7 @@ def _muon_candidates(rec: _Record, label: int, card: MuonCard, detector, rng, pi
     from jettf.detector.particles import INVISIBLE, species
     from jettf.detector.propagation import propagate
 
-    from jettf.calo.images import cone_image
+    from jettf.calo.images import cone_cells, cone_image
 
     visible = np.flatnonzero((rec.status > 0) & (species(rec.id) != INVISIBLE))
     lo, hi = card.pt_range
@@ -189,8 +189,9 @@ def _muon_candidates(rec: _Record, label: int, card: MuonCard, detector, rng, pi
                    subtract_charged_pileup=card.subtract_charged_pileup)
     image = cone_image((out.ecal, out.hcal), (detector.ecal, detector.hcal), n, eta_c, phi_c, card.cone,
                        card.pixels)
+    cells = cone_cells((out.ecal, out.hcal), n, eta_c, phi_c, card.cone, card.max_cells)
     keep = hit.reached
-    return {"image_et": image[keep], "pt": rec.pt[muons][keep], "eta": rec.eta[muons][keep]}
+    return {"image_et": image[keep], "cells": cells[keep], "pt": rec.pt[muons][keep], "eta": rec.eta[muons][keep]}
 
 
 def _pileup(card: MuonCard, library=None):

@@ -11,7 +11,9 @@ file per study, one row per candidate, both classes shuffled together:
     centre (rad); ``y``: int8 ``[N]`` (1 electron, 0 jet); ``pt``, ``eta``: float32 ``[N]`` candidate track pt
     (GeV) and eta; ``weight``: float32 ``[N]`` (background reweighted to the signal pt).
 ``muons.h5``
-    ``image_et``: float32 ``[N, 32, 32]`` E_T (GeV) within delta-R < 0.45 of the muon; ``y``: int8 ``[N]`` (1
+    ``image_et``: float32 ``[N, 32, 32]`` E_T (GeV) within delta-R < 0.45 of the muon; ``cells``: float32
+    ``[N, M, 5]`` the ECAL cells and HCAL towers within that cone, hardest first, zero-padded: (E_T, delta eta,
+    delta phi from the muon, E, 0 ECAL / 1 HCAL) (GeV, rad; :func:`jettf.calo.images.cone_cells`); ``y``: int8 ``[N]`` (1
     prompt, 0 non-prompt); ``pt``, ``eta``: float32 ``[N]`` muon pt (GeV) and eta; ``weight``: float32 ``[N]``
     (signal reweighted to the background pt).
 
@@ -39,7 +41,7 @@ __all__ = ["CaloSample", "LAYOUTS", "read_electrons", "read_muons", "write_elect
 
 ELECTRONS_FILE, MUONS_FILE = "electrons.h5", "muons.h5"
 
-#: Per file kind: dataset -> (shape after N, dtype written, meaning).
+#: Per file kind: dataset -> (shape after N, dtype written, meaning); None: any size.
 LAYOUTS: Dict[str, Dict[str, Tuple[tuple, str, str]]] = {
     "electrons": {
         "ecal_et": ((31, 31), "float32", "ECAL E_T image (GeV), 31 x 31 cells of (0.025, pi/126)"),
@@ -54,6 +56,8 @@ LAYOUTS: Dict[str, Dict[str, Tuple[tuple, str, str]]] = {
     },
     "muons": {
         "image_et": ((32, 32), "float32", "E_T image (GeV), 32 x 32 over delta-R < 0.45 of the muon"),
+        "cells": ((None, 5), "float32", "cells within delta-R < 0.45, hardest first: E_T, delta eta, delta phi, "
+                                        "E, 0 ECAL / 1 HCAL"),
         "y": ((), "int8", "label, 1 prompt / 0 non-prompt"),
         "pt": ((), "float32", "muon pt (GeV)"),
         "eta": ((), "float32", "muon eta"),
@@ -103,6 +107,14 @@ def _layout(kind: str):
     return LAYOUTS[kind]
 
 
+def _shape_fits(shape, want) -> bool:
+    return len(shape) == len(want) and all(w is None or d == w for d, w in zip(shape, want))
+
+
+def _shape_text(want) -> str:
+    return "(" + ", ".join("M" if w is None else str(w) for w in want) + ")"
+
+
 def _check_layout(path: Path, f, kind: str) -> int:
     layout = _layout(kind)
     missing = [name for name in layout if name not in f]
@@ -113,9 +125,9 @@ def _check_layout(path: Path, f, kind: str) -> int:
     for name, (shape, _, meaning) in layout.items():
         ds = f[name]
         want = (n,) + tuple(shape)
-        if tuple(ds.shape) != want:
-            raise FileFormatError(f"{path}: '{name}' has shape {tuple(ds.shape)}; expected {want} ({meaning}), "
-                                  f"N = {n} rows as in 'y'")
+        if not _shape_fits(ds.shape, want):
+            raise FileFormatError(f"{path}: '{name}' has shape {tuple(ds.shape)}; expected {_shape_text(want)} "
+                                  f"({meaning}), N = {n} rows as in 'y'")
         if np.dtype(ds.dtype).kind not in "fiub":
             raise FileFormatError(f"{path}: '{name}' has dtype {ds.dtype}; expected numbers ({meaning})")
     if n == 0:
@@ -200,9 +212,9 @@ def _write(arrays: Dict[str, np.ndarray], path: PathLike, kind: str, generated: 
     data = {}
     for name, (shape, dtype, meaning) in layout.items():
         value = np.asarray(arrays[name]).astype(dtype)
-        if value.shape != (n,) + tuple(shape):
-            raise ValueError(f"{path}: array '{name}' has shape {value.shape}; expected {(n,) + tuple(shape)} "
-                             f"({meaning})")
+        if not _shape_fits(value.shape, (n,) + tuple(shape)):
+            raise ValueError(f"{path}: array '{name}' has shape {value.shape}; expected "
+                             f"{_shape_text((n,) + tuple(shape))} ({meaning})")
         data[name] = value
     _check_values(Path(path), kind, data, 0)
     path = Path(path)
