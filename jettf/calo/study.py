@@ -23,13 +23,14 @@ Choices (004 leaves them open or its sizes do not fit 2 CPU cores; each is recor
   stopping on the validation loss (best weights kept). ``profile="paper"`` uses 004's values.
 * PFN and EFN read the ECAL cells and HCAL towers within the cone, each once at its own granularity (the file's
   ``cells``: ~107 per muon at <mu> = 50), not the image's pixels: the image shares each cell's E_T among the
-  pixels it overlaps (an HCAL tower over ~16), which left both networks 0.007-0.018 below the CNN (benchmarks/
-  README.md, section 004). Their calorimeter (ECAL or HCAL) is not an input: the image that the CNN reads sums
-  the two. The EFN's weights are energy fractions, so the image's total E_T (the
-  isolation energy itself) is given beside them as a global feature (as 004 section 4.5.1 does for its
-  normalized EFPs); the PFN sees each cell's E_T. The PFN's per-cell inputs are 004's (App. A.1.2): E_T, delta
-  eta, delta phi standardized with the training cells' mean and std (``particle_features="linear"``), not the
-  zoo's log features for jets (benchmarks/README.md, section 004, has the measurements).
+  pixels it overlaps (an HCAL tower over ~16); on those fragments the PFN was 0.016 below the CNN, on the cells
+  it is level with it (the IRC-safe EFN reads the same either way; benchmarks/README.md, section 004). Their
+  calorimeter (ECAL or HCAL) is not an input: the image that the CNN reads sums the two. The EFN's weights are
+  energy fractions, so the image's total E_T (the isolation energy itself) is given beside them as a global
+  feature (as 004 section 4.5.1 does for its normalized EFPs); the PFN sees each cell's E_T. The PFN's per-cell
+  inputs are 004's (App. A.1.2): E_T, delta eta, delta phi standardized with the training cells' mean and std
+  (``particle_features="linear"``), not the zoo's log features for jets (benchmarks/README.md, section 004, has
+  the measurements).
 * The greedy cone search (004 section 4.4) ranks cone sets by the validation AUC of Fisher's linear
   discriminant of the logs of the cones (closed form) instead of a tuned network per set; the chosen sets
   are then trained with 004's isolation network. It adds cones while the validation AUC gains more than 0.001, up to 8.
