@@ -180,6 +180,10 @@ def test_lepton_files_round_trip_stream_and_name_bad_values(tmp_path):
     muons = {"image_et": np.ones((4, 32, 32)), "cells": np.ones((4, 7, 5)), "y": [0, 1, 0, 1], "pt": [10, 11, 12, 13],
              "eta": [0] * 4, "weight": [1.0] * 4}
     assert len(read_muons(write_muons(muons, tmp_path / "muons.h5"))) == 4
+    with h5py.File(tmp_path / "muons.h5", "r+") as f:
+        del f["cells"]  # a file from before the cells were stored
+    with pytest.raises(FileFormatError, match=r"\['cells'\] missing.*'cells' \[N, M, 5\] \(cells within delta-R < 0.45"):
+        read_muons(tmp_path / "muons.h5")
 
     with h5py.File(path, "r+") as f:
         f["ecal_et"][4, 2, 3] = np.nan

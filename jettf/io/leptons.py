@@ -111,22 +111,23 @@ def _shape_fits(shape, want) -> bool:
     return len(shape) == len(want) and all(w is None or d == w for d, w in zip(shape, want))
 
 
-def _shape_text(want) -> str:
-    return "(" + ", ".join("M" if w is None else str(w) for w in want) + ")"
+def _dims(want) -> str:
+    """``"N, M, 5"``: a layout shape as text, ``M`` where any size goes."""
+    return ", ".join("M" if w is None else str(w) for w in want)
 
 
 def _check_layout(path: Path, f, kind: str) -> int:
     layout = _layout(kind)
     missing = [name for name in layout if name not in f]
     if missing:
-        expected = ", ".join(f"'{k}' [N{''.join(f', {d}' for d in s)}] ({m})" for k, (s, _, m) in layout.items())
+        expected = ", ".join(f"'{k}' [{_dims(('N',) + s)}] ({m})" for k, (s, _, m) in layout.items())
         raise FileFormatError(f"{path}: dataset(s) {missing} missing; found {sorted(f.keys())}; expected {expected}")
     n = f["y"].shape[0] if f["y"].ndim else -1
     for name, (shape, _, meaning) in layout.items():
         ds = f[name]
         want = (n,) + tuple(shape)
         if not _shape_fits(ds.shape, want):
-            raise FileFormatError(f"{path}: '{name}' has shape {tuple(ds.shape)}; expected {_shape_text(want)} "
+            raise FileFormatError(f"{path}: '{name}' has shape {tuple(ds.shape)}; expected ({_dims(want)}) "
                                   f"({meaning}), N = {n} rows as in 'y'")
         if np.dtype(ds.dtype).kind not in "fiub":
             raise FileFormatError(f"{path}: '{name}' has dtype {ds.dtype}; expected numbers ({meaning})")
@@ -214,7 +215,7 @@ def _write(arrays: Dict[str, np.ndarray], path: PathLike, kind: str, generated: 
         value = np.asarray(arrays[name]).astype(dtype)
         if not _shape_fits(value.shape, (n,) + tuple(shape)):
             raise ValueError(f"{path}: array '{name}' has shape {value.shape}; expected "
-                             f"{_shape_text((n,) + tuple(shape))} ({meaning})")
+                             f"({_dims((n,) + tuple(shape))}) ({meaning})")
         data[name] = value
     _check_values(Path(path), kind, data, 0)
     path = Path(path)
