@@ -13,9 +13,9 @@ file per study, one row per candidate, both classes shuffled together:
 ``muons.h5``
     ``image_et``: float32 ``[N, 32, 32]`` E_T (GeV) within delta-R < 0.45 of the muon; ``cells``: float32
     ``[N, M, 5]`` the ECAL cells and HCAL towers within that cone, hardest first, zero-padded: (E_T, delta eta,
-    delta phi from the muon, E, 0 ECAL / 1 HCAL) (GeV, rad; :func:`jettf.calo.images.cone_cells`); ``y``: int8 ``[N]`` (1
-    prompt, 0 non-prompt); ``pt``, ``eta``: float32 ``[N]`` muon pt (GeV) and eta; ``weight``: float32 ``[N]``
-    (signal reweighted to the background pt).
+    delta phi from the muon, E, 0 ECAL / 1 HCAL) (GeV, rad; :func:`jettf.calo.images.cone_cells`); ``y``: int8
+    ``[N]`` (1 prompt, 0 non-prompt); ``pt``, ``eta``: float32 ``[N]`` muon pt (GeV) and eta; ``weight``: float32
+    ``[N]`` (signal reweighted to the background pt).
 
 Checks: every dataset present with its shape and a numeric dtype, the same N everywhere (errors name the
 file, the dataset and what was expected); values finite, images and weights >= 0, pt > 0, y in {0, 1}
