@@ -118,6 +118,12 @@ def window_sum(images, size_eta: int, size_phi: int):
         axis=(1, 2))
 
 
+def _relative(cells, eta_c, phi_c):
+    """(delta eta, delta phi, E_T) of each cell from its event's centre (eta_c, phi_c) (rad, GeV)."""
+    return (cells.eta - eta_c[cells.event], wrap_phi(cells.phi - phi_c[cells.event]),
+            cells.energy / np.cosh(cells.eta))
+
+
 def cone_image(cell_sets: Sequence, calorimeters: Sequence, n_events: int, eta_c, phi_c, cone: float,
                pixels: int) -> np.ndarray:
     """``[n, pixels, pixels]`` E_T image (GeV) over [-cone, cone]^2 around (eta_c, phi_c) per event.
@@ -130,12 +136,9 @@ def cone_image(cell_sets: Sequence, calorimeters: Sequence, n_events: int, eta_c
     width = 2.0 * cone / pixels
     image = np.zeros(n_events * pixels * pixels)
     for cells, calo in zip(cell_sets, calorimeters):
-        ev = cells.event
-        deta = cells.eta - eta_c[ev]
-        dphi = wrap_phi(cells.phi - phi_c[ev])
+        deta, dphi, et = _relative(cells, eta_c, phi_c)
         near = (np.abs(deta) < cone + calo.deta) & (np.abs(dphi) < cone + calo.dphi)
-        ev, deta, dphi = ev[near], deta[near], dphi[near]
-        et = cells.energy[near] / np.cosh(cells.eta[near])
+        ev, deta, dphi, et = cells.event[near], deta[near], dphi[near], et[near]
         fractions, index = [], []
         for centre, size in ((deta, calo.deta), (dphi, calo.dphi)):
             lo = centre - size / 2 + cone  # cell edges in grid coordinates
@@ -168,9 +171,7 @@ def cone_cells(cell_sets: Sequence, n_events: int, eta_c, phi_c, cone: float, ma
     eta_c, phi_c = np.asarray(eta_c, np.float64), np.asarray(phi_c, np.float64)
     columns = []
     for layer, cells in enumerate(cell_sets):
-        deta = cells.eta - eta_c[cells.event]
-        dphi = wrap_phi(cells.phi - phi_c[cells.event])
-        et = cells.energy / np.cosh(cells.eta)
+        deta, dphi, et = _relative(cells, eta_c, phi_c)
         inside = (np.hypot(deta, dphi) < cone) & (et > 0)
         columns.append(np.stack([cells.event[inside], et[inside], deta[inside], dphi[inside], cells.energy[inside],
                                  np.full(int(inside.sum()), layer)], axis=1).astype(np.float64))

@@ -13,9 +13,9 @@ and cannot be mixed with Keras 3). Input ``constituents`` ``[N, M, 4]`` = (pt [G
   standardized by a ``Normalization`` layer ``"constituents_norm"`` (004 App. A.1.2's PFN on calorimeter
   pixels: "subtracting the mean and dividing by the variance"): fixed from ``particle_mean`` /
   ``particle_std``, or adapted to the real particles of the training set by
-  ``jettf.models.adapt_normalization(model, constituents=...)``. On 004's muon cells, whose E_T run from
-  1e-9 GeV (area fractions of a cell) to tens of GeV, the log features put the many tiny pixels at about -15
-  standard units (benchmarks/README.md, section 004).
+  ``jettf.models.adapt_normalization(model, constituents=...)``. On the pixels of 004's muon image, whose E_T run
+  from 1e-9 GeV (area fractions of a cell) to tens of GeV, the log features put the many tiny pixels at about
+  -15 standard units (benchmarks/README.md, section 004).
 
 Phi is a stack of Dense layers applied per particle (Dense acts on the last axis of [N, M, K]); F is the shared
 MLP head, which also takes the standardized global features when ``n_global_features > 0``. Defaults follow
