@@ -290,32 +290,6 @@ def test_constituent_features_against_numpy():
         np.testing.assert_allclose(mask[i], real.astype("float32"))
 
 
-def test_constituent_labels_reach_phi_beside_the_features():
-    """Columns after (pt, eta, phi, E) are per-particle labels (004's cells: the calorimeter), appended to Phi's
-    inputs as they are, zero for padding; the EFN's sum stays IRC safe within each label."""
-    x = np.zeros((2, 4, 5), np.float32)
-    x[0, :2] = [[6.0, 0.1, 0.0, 6.0, 1.0], [3.0, 0.0, -0.3, 3.0, 0.0]]
-    x[1, :3] = [[3.0, 0.1, 0.0, 3.0, 1.0], [3.0, 0.1, 0.0, 3.0, 1.0], [3.0, 0.0, -0.3, 3.0, 0.0]]  # split in two
-    z, feats = (keras.ops.convert_to_numpy(t) for t in zl.ConstituentFeatures("efn", center="origin")(x))
-    assert feats.shape == (2, 4, 3)
-    np.testing.assert_array_equal(feats[0, :, 2], [1, 0, 0, 0])
-    np.testing.assert_array_equal(feats[1, :, 2], [1, 1, 0, 0])
-    for label in (0.0, 1.0):  # energy flow within each calorimeter: unchanged by the collinear split
-        flow = [(z[i] * (feats[i, :, 2] == label) * (x[i, :, 0] > 0))[:, None] * feats[i, :, :2] for i in (0, 1)]
-        np.testing.assert_allclose(flow[0].sum(axis=0), flow[1].sum(axis=0), atol=1e-7)
-    _, lin = (keras.ops.convert_to_numpy(t) for t in zl.ConstituentFeatures("pfn", center="origin",
-                                                                               features="linear")(x))
-    np.testing.assert_array_equal(lin[1, :, 3], [1, 1, 0, 0])
-    _, log = (keras.ops.convert_to_numpy(t) for t in zl.ConstituentFeatures("pfn")(x))
-    assert log.shape == (2, 4, len(zl.PFN_FEATURES) + 1)
-    for name in ("pfn", "efn"):
-        model = zoo.build(name, 2, input_shape=(None, 5), phi_sizes=(4,), f_sizes=(4,), center="origin", seed=0)
-        assert model.get_layer("phi_1").kernel.shape[0] == (3 if name == "efn" else len(zl.PFN_FEATURES) + 1)
-        assert model.predict({"constituents": x}, verbose=0).shape == (2, 2)
-    with pytest.raises(ValueError, match=r"expected \(n_particles, 4 \+ labels\)"):
-        zoo.build("pfn", 2, input_shape=(None, 3))
-
-
 def test_linear_pfn_standardizes_the_real_particles_only(tmp_path):
     """004's PFN inputs: (pT, delta eta, delta phi) standardized with the real particles' mean and std."""
     rng = np.random.default_rng(4)

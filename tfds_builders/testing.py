@@ -98,9 +98,9 @@ def synthetic_lepton_candidates(kind: str, n: int, seed: int = 0) -> dict:
         core = np.where(y == 0, 8.0, 0.1)[:, None, None] * np.exp(-dr**2 / (2 * 0.08**2))[None] / 20
         image = noise + core * rng.uniform(0.5, 1.5, (n, 1, 1))
         out["image_et"] = (image * (dr < 0.45) * (image > 0.005)).astype(np.float32)  # zero suppression
-        # Cells: the 64 hardest pixels, those above 0.1 GeV as if HCAL towers (last column 1), the rest ECAL cells.
+        # Cells: the 64 hardest pixels, as if each were an ECAL cell (the last column, 0: ECAL).
         pixels = pixel_cells(out["image_et"], eta, extent=(0.45, 0.45), max_cells=64)
-        out["cells"] = np.concatenate([pixels, (pixels[..., :1] > 0.1).astype(np.float32)], axis=-1)
+        out["cells"] = np.concatenate([pixels, np.zeros(pixels.shape[:2] + (1,), np.float32)], axis=-1)
     return out
 
 

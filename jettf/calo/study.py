@@ -24,12 +24,8 @@ Choices (004 leaves them open or its sizes do not fit 2 CPU cores; each is recor
 * PFN and EFN read the ECAL cells and HCAL towers within the cone, each once at its own granularity (the file's
   ``cells``: ~107 per muon at <mu> = 50), not the image's pixels: the image shares each cell's E_T among the
   pixels it overlaps (an HCAL tower over ~16); on those fragments the PFN was 0.016 below the CNN, on the cells
-  it is level with it (the IRC-safe EFN reads the same either way; benchmarks/README.md, section 004). Each
-  cell's calorimeter (0 ECAL, 1 HCAL) is an input of both: the CNN's image sums the two calorimeters, but it
-  shows each cell at its own size (an HCAL tower as a 4 x 4 block of equal pixels, an ECAL cell within 2 x 2),
-  so the CNN can tell them apart, and a set network reading cell centres cannot unless told. The EFN's sum is
-  then IRC safe within each calorimeter; without the label it sat 0.018 below the CNN, no better than trees on
-  the cones and sum E_T (benchmarks/README.md, section 004). The EFN's weights are
+  it is level with it (the IRC-safe EFN reads the same either way; benchmarks/README.md, section 004). Their
+  calorimeter (ECAL or HCAL) is not an input: the image that the CNN reads sums the two. The EFN's weights are
   energy fractions, so the image's total E_T (the isolation energy itself) is given beside them as a global
   feature (as 004 section 4.5.1 does for its normalized EFPs); the PFN sees each cell's E_T. The PFN's per-cell
   inputs are 004's (App. A.1.2): E_T, delta eta, delta phi standardized with the training cells' mean and std
@@ -295,7 +291,7 @@ def _build(spec: dict, data: dict, train, seed: int):
         options["conv_blocks"] = min(options["conv_blocks"], max(side.bit_length() - 1, 1))
         shape = x["image"].shape[1:]
     elif spec["model"] in ("pfn", "efn"):
-        shape = (None, x["constituents"].shape[-1])
+        shape = (None, 4)
     else:
         shape = None
     model = zoo.build(spec["model"], 2, input_shape=shape, n_global_features=n_global, seed=seed,
@@ -381,7 +377,7 @@ def _inputs(config: StudyConfig, sample) -> dict:
                 "hl": hl.astype(np.float32), "mass": mass[:, None].astype(np.float32)}
     cones = isolation_cones(sample["image_et"], sample["pt"], cone=MUONS.cone)
     return {"image": sample["image_et"][..., None], "cones": cones.astype(np.float32),
-            "cells": sample["cells"][:, :config.max_cells],
+            "cells": sample["cells"][:, :config.max_cells, :4],
             "sum_pt": sample["image_et"].sum(axis=(1, 2))[:, None].astype(np.float32)}
 
 

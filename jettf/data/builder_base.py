@@ -268,8 +268,6 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         CLASS_DESCRIPTIONS: {class name: physics description}.
         HAS_PID: store PDG ids of constituents.
         HAS_WEIGHT: store the source's per-candidate weight (004's samples).
-        CONSTITUENT_NAMES: the columns of the stored ``constituents`` (``records.CONSTITUENT_NAMES``, then any
-            per-constituent labels the source's cells carry).
         SOURCE_FEATURES: names of the global features the source computes from its images (004's expert
             features); empty: the config's FeatureSpec computes them from the constituents.
         SPLIT_BY: ``"file"`` (each public file group is a split, see ``FILE_SPLITS``)
@@ -285,7 +283,6 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     CLASS_DESCRIPTIONS: Dict[str, str] = {}
     HAS_PID = False
     HAS_WEIGHT = False
-    CONSTITUENT_NAMES = records.CONSTITUENT_NAMES
     SOURCE_FEATURES: Tuple[str, ...] = ()
     SPLIT_BY = "fraction"
     SPLIT_FRACTIONS: Dict[str, float] = {}
@@ -338,8 +335,7 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         cfg = self.builder_config
         extra = {name: (spec.npix, spec.n_channels) for name, spec in self._extra_specs.items()}
         return RecordLayout(cfg.image_spec.npix, cfg.image_spec.n_channels, len(self._feature_names()),
-                            cfg.max_constituents, self.HAS_PID, extra_images=extra, has_weight=self.HAS_WEIGHT,
-                            constituent_names=self.CONSTITUENT_NAMES)
+                            cfg.max_constituents, self.HAS_PID, extra_images=extra, has_weight=self.HAS_WEIGHT)
 
     def _feature_names(self) -> List[str]:
         if self.SOURCE_FEATURES:
@@ -368,7 +364,7 @@ class JetImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             "feature_names": self._feature_names(),
             "class_names": list(self.CLASS_NAMES),
             "class_descriptions": {c: self.CLASS_DESCRIPTIONS.get(c, c) for c in self.CLASS_NAMES},
-            "constituent_names": list(self.CONSTITUENT_NAMES),
+            "constituent_names": list(records.CONSTITUENT_NAMES),
             "jet_names": list(records.JET_NAMES),
             "max_constituents": cfg.max_constituents,
             "min_constituents": cfg.min_constituents,

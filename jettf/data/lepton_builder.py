@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from jettf.data.builder_base import JetImageBuilder, JetImageConfig
-from jettf.data.records import CONSTITUENT_NAMES, HCAL_LABEL
 from jettf.features import FeatureSpec
 
 __all__ = ["LeptonImageBuilder", "lepton_config", "NO_FEATURE_SPEC"]
@@ -33,8 +32,6 @@ class LeptonImageBuilder(JetImageBuilder, skip_registration=True):
     """Base of the 004 builders: ``SAMPLE`` is ``"electrons"`` or ``"muons"`` (the file and the generator card)."""
 
     HAS_WEIGHT = True
-    # Each cell's calorimeter (0 ECAL cell, 1 HCAL tower), the label the PFN and EFN read beside its kinematics.
-    CONSTITUENT_NAMES = CONSTITUENT_NAMES + (HCAL_LABEL,)
     GENERATED_UNIT = "candidates"
     SPLIT_BY = "fraction"
     # 004 trains, validates and tests on separate candidates; jettf.calo uses the same 60/20/20.

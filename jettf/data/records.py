@@ -47,7 +47,6 @@ import numpy as np
 
 __all__ = [
     "CONSTITUENT_NAMES",
-    "HCAL_LABEL",
     "JET_NAMES",
     "RecordLayout",
     "ImageRows",
@@ -59,11 +58,8 @@ __all__ = [
     "decode_array",
 ]
 
-#: Columns of the ``constituents`` feature (a builder may add per-constituent labels after them:
-#: ``RecordLayout.constituent_names``).
+#: Columns of the ``constituents`` feature.
 CONSTITUENT_NAMES = ("pt", "eta", "phi", "energy")
-#: The per-constituent label of 004's calorimeter cells: 1 for an HCAL tower, 0 for an ECAL cell.
-HCAL_LABEL = "hcal"
 #: Columns of the ``jet`` feature.
 JET_NAMES = ("pt", "eta", "phi", "mass")
 
@@ -80,21 +76,14 @@ class RecordLayout:
         extra_images: ``{name: (npix, n_channels)}`` of the second images records carry (``<name>_index``,
             ``<name>_values``); empty for jet datasets.
         has_weight: records carry a per-candidate ``weight``.
-        constituent_names: the columns of ``constituents``: :data:`CONSTITUENT_NAMES`, then any per-constituent
-            labels (004's cells: ``hcal``, 0 for an ECAL cell, 1 for an HCAL tower).
     """
 
     def __init__(self, npix: int, n_channels: int, n_features: int, max_constituents: int, has_pid: bool,
-                 extra_images: Optional[Dict[str, Tuple[int, int]]] = None, has_weight: bool = False,
-                 constituent_names: Sequence[str] = CONSTITUENT_NAMES):
+                 extra_images: Optional[Dict[str, Tuple[int, int]]] = None, has_weight: bool = False):
         self.npix, self.n_channels, self.n_features = int(npix), int(n_channels), int(n_features)
         self.max_constituents, self.has_pid = int(max_constituents), bool(has_pid)
         self.extra_images = {str(k): (int(v[0]), int(v[1])) for k, v in (extra_images or {}).items()}
         self.has_weight = bool(has_weight)
-        self.constituent_names = tuple(constituent_names)
-        if self.constituent_names[:len(CONSTITUENT_NAMES)] != CONSTITUENT_NAMES:
-            raise ValueError(f"constituent_names={list(self.constituent_names)}: expected {list(CONSTITUENT_NAMES)} "
-                             "first, then any labels")
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> "RecordLayout":
@@ -108,14 +97,12 @@ class RecordLayout:
             has_pid=metadata["has_pid"],
             extra_images=extra,
             has_weight=metadata.get("has_weight", False),
-            constituent_names=metadata.get("constituent_names", CONSTITUENT_NAMES),
         )
 
     def __repr__(self) -> str:
         return (f"RecordLayout(npix={self.npix}, n_channels={self.n_channels}, n_features={self.n_features}, "
                 f"max_constituents={self.max_constituents}, has_pid={self.has_pid}, "
-                f"extra_images={self.extra_images}, has_weight={self.has_weight}, "
-                f"constituent_names={self.constituent_names})")
+                f"extra_images={self.extra_images}, has_weight={self.has_weight})")
 
 
 def tfds_features(layout: RecordLayout, class_names: Sequence[str]):
@@ -126,7 +113,7 @@ def tfds_features(layout: RecordLayout, class_names: Sequence[str]):
         "image_index": tfds.features.Tensor(shape=(None,), dtype=np.int32),
         "image_values": tfds.features.Tensor(shape=(None, layout.n_channels), dtype=np.float32),
         "global_features": tfds.features.Tensor(shape=(layout.n_features,), dtype=np.float32),
-        "constituents": tfds.features.Tensor(shape=(None, len(layout.constituent_names)), dtype=np.float32),
+        "constituents": tfds.features.Tensor(shape=(None, len(CONSTITUENT_NAMES)), dtype=np.float32),
         "jet": tfds.features.Tensor(shape=(len(JET_NAMES),), dtype=np.float32),
         "n_outside": tfds.features.Tensor(shape=(), dtype=np.int32),
         "label": tfds.features.ClassLabel(names=list(class_names)),
@@ -199,8 +186,8 @@ class ImageRows:
         labels: int64 ``[N]``; class_names: their names. jet: float32 ``[N, 4]`` (pt, eta, phi, mass).
         features: float32 ``[N, F]`` features the source computes from its images (None: none).
         weight: float32 ``[N]`` per-candidate weights (None: none).
-        cells: float32 ``[N, M, 4 + L]`` constituents made of the image's cells (pt, eta, phi, energy, then L
-            labels: ``RecordLayout.constituent_names``), hardest first, zero-padded (None: none).
+        cells: float32 ``[N, M, 4]`` constituents made of the image's cells (pt, eta, phi, energy), hardest
+            first, zero-padded (None: none).
         extra: ``{name: ImageRows}`` second images of the same rows at another granularity (None: none).
     """
 

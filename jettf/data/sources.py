@@ -76,7 +76,7 @@ def electrons_range(path: str, start: int, stop: int, max_cells: int = 256):
     (channels ``ecal_et``, ``ecal``: E_T and E) and, as the second image ``hcal``, the 8 x 8 HCAL towers (``hcal_et``,
     ``hcal``); the expert features and the mass (:data:`ELECTRON_SOURCE_FEATURES`) computed from the images; the
     stored weights; cells: the ``max_cells`` hardest non-zero ECAL cells and HCAL towers (E_T, delta eta, delta phi
-    from the ECAL image centre, E, calorimeter: 0 ECAL, 1 HCAL); jet = (track pt, track eta, 0, mass)."""
+    from the ECAL image centre, E); jet = (track pt, track eta, 0, mass)."""
     from jettf.calo.cards import ELECTRONS
     from jettf.calo.images import pixel_cells
     from jettf.detector.cards import CARDS
@@ -94,8 +94,7 @@ def electrons_range(path: str, start: int, stop: int, max_cells: int = 256):
     hcal = pixel_cells(s["hcal_et"], s["eta"], extent=(ELECTRONS.hcal_pixels * card.hcal.deta / 2,
                                                        ELECTRONS.hcal_pixels * card.hcal.dphi / 2))
     hcal[..., 1:3] += np.where(hcal[..., :1] > 0, s["hcal_offset"][:, None, :], 0.0)
-    cells = np.concatenate([np.concatenate([ecal, np.zeros_like(ecal[..., :1])], axis=-1),
-                            np.concatenate([hcal, (hcal[..., :1] > 0).astype(hcal.dtype)], axis=-1)], axis=1)
+    cells = np.concatenate([ecal, hcal], axis=1)
     order = np.argsort(-cells[..., 0], axis=1, kind="stable")[:, :max_cells]
     cells = np.take_along_axis(cells, order[..., None], axis=1)
     zeros = np.zeros(len(s), np.float32)
@@ -110,8 +109,7 @@ def muons_range(path: str, start: int, stop: int, max_cells: int = 384):
     """Rows of ``muons.h5`` (004 chapter 4) as :class:`jettf.data.records.ImageRows`: the 32 x 32 E_T image (channel
     ``calo_et``) within delta-R < 0.45 of the muon; the 18 isolation cones computed from its pixels
     (:data:`MUON_SOURCE_FEATURES`); the stored weights; cells: the file's ``max_cells`` hardest ECAL cells and HCAL
-    towers (E_T, delta eta, delta phi from the muon, E, calorimeter: 0 ECAL, 1 HCAL); jet = (muon pt, muon eta,
-    0, 0)."""
+    towers (E_T, delta eta, delta phi from the muon, E); jet = (muon pt, muon eta, 0, 0)."""
     from jettf.calo.cards import MUONS
     from jettf.data.records import ImageRows
     from jettf.features.calorimeter import isolation_cones
@@ -123,7 +121,7 @@ def muons_range(path: str, start: int, stop: int, max_cells: int = 384):
         s["image_et"][..., None], ("calo_et",), s.labels,
         np.stack([s["pt"], s["eta"], zeros, zeros], axis=-1), MUONS.class_names,
         features=isolation_cones(s["image_et"], s["pt"], cone=MUONS.cone), weight=s["weight"],
-        cells=s["cells"][:, :max_cells])
+        cells=s["cells"][:, :max_cells, :4])
 
 
 def count_rows(reader, path: str) -> int:

@@ -76,7 +76,8 @@ def load_explain_inputs(run_dir, signal: Optional[int] = None, background: int =
     spec = test["image_spec"]  # the dataset's images: the model's input, or beside a particle model's
     other = dict(test["extra_images"])
     if "constituents" in resolved["inputs"]:
-        other["constituents"] = test["constituents"]
+        jets = test["jets"]
+        other["constituents"] = np.stack([jets.pt, jets.eta, jets.phi, jets.energy], axis=-1).astype(np.float32)
     try:
         window = find_layer(model, "image_preparation").window
     except ValueError:  # a model without a preparation layer sees the whole image

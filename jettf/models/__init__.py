@@ -124,8 +124,7 @@ def build(name: str, n_classes: int, input_shape=None, n_global_features: int = 
           flips=None, extra_preparations=None, **options) -> keras.Model:
     """Build the registered model ``name`` with a softmax over ``n_classes`` (>= 2; binary = 2).
 
-    ``input_shape`` excludes the batch axis: ``(H, W, C)`` for image models, ``(M, 4)`` for ``pfn``/``efn``
-    (``(M, 4 + L)``: L per-particle labels beside the kinematics, ``layers.ConstituentFeatures``);
+    ``input_shape`` excludes the batch axis: ``(H, W, C)`` for image models, ``(M, 4)`` for ``pfn``/``efn``;
     ``None`` takes the architecture's default (its paper's input), or the prepared image's shape when a
     ``preparation`` layer is given. ``n_global_features`` > 0 adds the ``global_features`` input fused after
     the backbone's pooling / flatten layer. ``preparation`` (an :class:`jettf.images.ImagePreparation`) and

@@ -64,16 +64,15 @@ def make_inputs(
     """Symbolic model inputs: ``{kind: [N, *input_shape]}`` plus ``global_features: [N, F]`` when F > 0.
 
     ``kind`` is ``"image"`` (``input_shape`` = (H, W, C), channels last) or ``"constituents"``
-    (``input_shape`` = (M, 4 + L) of pt, eta, phi, energy and L >= 0 per-particle labels, zero-padded; M may be
-    None).
+    (``input_shape`` = (M, 4) of pt, eta, phi, energy, zero-padded; M may be None).
     """
     if kind not in ("image", "constituents"):
         raise ValueError(f"make_inputs: kind={kind!r}; expected 'image' or 'constituents'")
     shape = tuple(input_shape)
     if kind == "image" and len(shape) != 3:
         raise ValueError(f"input_shape={shape}: expected (height, width, channels) for an image model")
-    if kind == "constituents" and (len(shape) != 2 or shape[1] is None or shape[1] < 4):
-        raise ValueError(f"input_shape={shape}: expected (n_particles, 4 + labels) of (pt, eta, phi, energy, ...)")
+    if kind == "constituents" and (len(shape) != 2 or shape[1] != 4):
+        raise ValueError(f"input_shape={shape}: expected (n_particles, 4) of (pt, eta, phi, energy)")
     if n_global_features < 0:
         raise ValueError(f"n_global_features={n_global_features}: expected >= 0")
     inputs = {kind: keras.Input(shape=shape, name=kind, dtype="float32")}

@@ -184,9 +184,8 @@ class SeparableResize(keras.layers.Layer):
 class ConstituentFeatures(keras.layers.Layer):
     """Per-particle inputs of the Deep-Sets models from zero-padded constituents ``[N, M, 4]``.
 
-    Input columns are (pt [GeV], eta, phi [rad], energy [GeV]) and optionally more: per-particle labels passed to
-    Phi as they are, after the features below (e.g. a calorimeter cell's calorimeter, 0 ECAL / 1 HCAL: the EFN's
-    sum then stays IRC safe within each calorimeter). A particle is real when pt > 0 (padding is all zeros). With ``center="centroid"`` (jets) angles are taken relative to the jet's pT-weighted centroid:
+    Input columns are (pt [GeV], eta, phi [rad], energy [GeV]); a particle is real when pt > 0 (padding is
+    all zeros). With ``center="centroid"`` (jets) angles are taken relative to the jet's pT-weighted centroid:
     eta_c = sum z_i eta_i and phi_c = phi_lead + sum z_i wrap(phi_i - phi_lead) (computed around the hardest
     particle so that jets across the phi = +-pi seam are handled), with z_i = pT_i / sum_j pT_j. With
     ``center="origin"`` the angles are taken as given: inputs already relative to an object's position, e.g.
@@ -235,11 +234,10 @@ class ConstituentFeatures(keras.layers.Layer):
             phi_c = phi_lead + ops.sum(z * _wrap_phi(phi - phi_lead), axis=1, keepdims=True)
             deta = (eta - eta_c) * mask
             dphi = _wrap_phi(phi - phi_c) * mask
-        labels = [x[..., k] * mask for k in range(4, x.shape[-1])]
         if self.mode == "efn":
-            return z, ops.stack([deta, dphi, *labels], axis=-1)
+            return z, ops.stack([deta, dphi], axis=-1)
         if self.features == "linear":
-            return mask, ops.stack([pt * mask, deta, dphi, *labels], axis=-1)
+            return mask, ops.stack([pt * mask, deta, dphi], axis=-1)
 
         def safe_log(v):
             return ops.where(mask > 0, ops.log(ops.maximum(v, tiny)), 0.0)
@@ -258,13 +256,13 @@ class ConstituentFeatures(keras.layers.Layer):
         for key in PFN_FEATURES:
             centre, scale = PFN_FEATURE_SCALING[key]
             feats.append((raw[key] - centre) * scale * mask if self.scaled else raw[key])
-        return mask, ops.stack(feats + labels, axis=-1)
+        return mask, ops.stack(feats, axis=-1)
 
     def compute_output_shape(self, input_shape):
         n, m = input_shape[0], input_shape[1]
         k = len(EFN_FEATURES if self.mode == "efn" else PFN_LINEAR_FEATURES if self.features == "linear"
                 else PFN_FEATURES)
-        return (n, m), (n, m, k + input_shape[-1] - 4)
+        return (n, m), (n, m, k)
 
     def get_config(self):
         config = super().get_config()

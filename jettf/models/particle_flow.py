@@ -2,9 +2,7 @@
 
 Particle-level baselines on the same jets as the image models (energyflow's own PFN/EFN classes are tf_keras
 and cannot be mixed with Keras 3). Input ``constituents`` ``[N, M, 4]`` = (pt [GeV], eta, phi [rad], energy
-[GeV]) zero-padded; a particle is real when pt > 0. M may be None (variable length). ``[N, M, 4 + L]`` adds L
-per-particle labels, which both networks' Phi reads beside its features (004's calorimeter cells: the cell's
-calorimeter; the EFN's sum is then IRC safe within each calorimeter).
+[GeV]) zero-padded; a particle is real when pt > 0. M may be None (variable length).
 
 * EFN:  F( sum_i z_i Phi(eta_i - eta_c, phi_i - phi_c) ), z_i = pT_i / sum_j pT_j (IRC safe). Angles are
   relative to the pT-weighted centroid (eta_c, phi_c); see ``layers.ConstituentFeatures``.
@@ -116,8 +114,7 @@ def build_pfn(
     ``f_sizes``, ``activation``, ``f_dropout`` (after each F layer), ``kernel_initializer``, ``center``
     (``"centroid"``: angles from the pT-weighted centroid; ``"origin"``: as given), ``particle_features``
     (``"log"``: ParticleNet's scaled log set; ``"linear"``: standardized pT, delta eta, delta phi, with
-    ``particle_mean`` / ``particle_std`` (one value per feature: 3 + the labels) or adapted later; module
-    docstring)."""
+    ``particle_mean`` / ``particle_std`` (3 values each) or adapted later; module docstring)."""
     return _deep_sets(
         "pfn", n_classes, input_shape, n_global_features, phi_sizes=phi_sizes, f_sizes=f_sizes,
         activation=activation, f_dropout=f_dropout, kernel_initializer=kernel_initializer, center=center,

@@ -23,7 +23,7 @@ softmax in :attr:`class_names` order, and ``class_ids`` int64 ``[N]``, its argma
     standardization: the model's first layer, :class:`jettf.images.ImagePreparation`,
     standardizes, crops and resizes it), plus ``global_features`` float32 ``[N, F]`` (raw
     values; the model standardizes them) when the model fuses global features. Particle
-    models (``pfn``, ``efn``) take ``constituents`` ``[N, M, 4 + labels]`` here (004's cells: + ``hcal``).
+    models (``pfn``, ``efn``) take ``constituents`` ``[N, M, 4]`` here.
 
 ``from_constituents``
     the raw jet: ``constituents`` float32 ``[N, M, 4]`` (pt [GeV], eta, phi [rad],
@@ -155,13 +155,9 @@ class _Plan:
                                      "phi), before any standardization: the model prepares it itself",
                               "columns": list(spec.channels)}
         else:
-            from jettf.data.records import CONSTITUENT_NAMES
-
-            columns = self.config["resolved"].get("constituent_names") or list(CONSTITUENT_NAMES)
-            labels = "".join(f", {c}" for c in columns[len(CONSTITUENT_NAMES):])
             serve["constituents"] = {"dtype": "float32", "shape": shape,
-                                     "doc": f"constituents (pt [GeV], eta, phi [rad], energy [GeV]{labels}), zero-padded",
-                                     "columns": columns}
+                                     "doc": "constituents (pt [GeV], eta, phi [rad], energy [GeV]), zero-padded",
+                                     "columns": ["pt", "eta", "phi", "energy"]}
         for name, prep in self.extra_images.items():
             spec = prep.image_spec
             units = ", ".join(f"{c} [{u}]" for c, u in zip(spec.channels, spec.channel_units()))
@@ -255,13 +251,12 @@ def _plan(run_dir) -> _Plan:
     extra_images = {name: zoo.find_layer(model, f"{name}_preparation") for name in inputs
                     if name not in (kind, "global_features")}
     # Images stored as the source files hold them (004's calorimeter windows, second images) cannot be rendered
-    # from a list of constituents the same way: those models serve their images only. Their particle models read
-    # the stored cells (with their calorimeter), not a raw jet: they serve those cells only.
+    # from a list of constituents the same way: those models serve their images only.
     as_read = extra_images or config["resolved"].get("images_as_read")
     return _Plan(run.path, config, metrics, model, kind, preparation, feature_names, in_graph, external,
                  needs_charge(channels) or (bool(tags) and not needs_subdetector), needs_subdetector, class_names,
                  tuple(inputs[kind].shape[1:]), extra_images,
-                 (SERVING_DEFAULT,) if as_read else SIGNATURES)
+                 (SERVING_DEFAULT,) if as_read and kind == "image" else SIGNATURES)
 
 
 # ----------------------------------------------------------------------------- graph

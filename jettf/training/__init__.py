@@ -59,17 +59,15 @@ def load_run(run_dir, split: str = "test", max_jets: Optional[int] = None):
     ``[N, npix, npix, C]`` as rendered (the ImageSpec's physical units, before any
     standardization; also for particle models, which read ``jets``), ``image_spec`` (the
     dataset's), ``labels`` ``[N]`` (after the run's class selection), ``jets`` (a JetBatch
-    of the same jets, from the stored constituents; 004's cells keep their calorimeter as ``subdetector``),
-    ``constituents`` (as stored: the particle models' input, labels included), ``global_features`` (raw) when the model
+    of the same jets, from the stored constituents), ``global_features`` (raw) when the model
     uses them, ``extra_images`` ``{name: [N, npix', npix', C']}``: the second images the
     model reads (004's ``hcal``), and ``start_features`` ``{name: [N]}``: the dataset's global features
     when its metadata names them the guided search's start (``explain_start``: 004's expert features and
     isolation cones), whether or not the model reads them. ``max_jets`` keeps the first jets of the split.
     """
     import jettf.data as jd
-    from jettf.data.records import HCAL_LABEL
     from jettf.images import ImagePreparation
-    from jettf.jets import ECAL, HCAL, JetBatch
+    from jettf.jets import JetBatch
 
     config, data = run_dataset(run_dir)
     tagger = load_tagger(run_dir)
@@ -93,17 +91,12 @@ def load_run(run_dir, split: str = "test", max_jets: Optional[int] = None):
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
     constituents, jet = arrays.pop("constituents"), arrays.pop("jet")
     labels = np.concatenate(labels)
-    columns = dict(zip(data.info.layout.constituent_names, np.moveaxis(constituents, -1, 0)))
-    subdetector = None
-    if HCAL_LABEL in columns:
-        subdetector = np.where(columns["pt"] > 0, np.where(columns[HCAL_LABEL] > 0, HCAL, ECAL), 0).astype(np.int8)
     jets = JetBatch.from_ptetaphie(
-        columns["pt"], columns["eta"], columns["phi"], columns["energy"], labels=labels,
-        class_names=data.class_names, subdetector=subdetector,
+        *np.moveaxis(constituents, -1, 0), labels=labels, class_names=data.class_names,
         jet_pt=jet[:, 0], jet_eta=jet[:, 1], jet_phi=jet[:, 2], jet_mass=jet[:, 3],
     )
-    result = {"labels": labels, "jets": jets, "constituents": constituents, "images": arrays["image"],
-              "image_spec": data.info.image_spec, "extra_images": {name: arrays[name] for name in images[1:]}}
+    result = {"labels": labels, "jets": jets, "images": arrays["image"], "image_spec": data.info.image_spec,
+              "extra_images": {name: arrays[name] for name in images[1:]}}
     if "global_features" in data.inputs:
         result["global_features"] = arrays["global_features"]
     if start_from_features:

@@ -212,12 +212,10 @@ def build_tagger(config: TrainConfig, info, class_names: list) -> keras.Model:
         preps = _extra_preparations(config, info, extra)
         options.update(extra_preparations=preps,
                        extra_images={name: tuple(p.output_image_shape) for name, p in preps.items()})
-    if zoo.info(config.model).input_kind == "constituents":
-        options.setdefault("input_shape", (None, len(info.layout.constituent_names)))  # kinematics, then labels
-        if info.metadata.get("constituents_relative"):
-            options.setdefault("center", "origin")  # cells at angles from the lepton, 004 section 4.6
-            if config.model == "pfn":
-                options.setdefault("particle_features", "linear")  # 004 App. A.1.2: the cells' standardized values
+    if info.metadata.get("constituents_relative") and zoo.info(config.model).input_kind == "constituents":
+        options.setdefault("center", "origin")  # cells at angles from the lepton, 004 section 4.6
+        if config.model == "pfn":
+            options.setdefault("particle_features", "linear")  # 004 App. A.1.2: the cells' standardized values
     return zoo.build(config.model, len(class_names), n_global_features=n_features, class_names=class_names,
                      seed=config.seed, **options)
 
@@ -426,7 +424,6 @@ def _resolved(config: TrainConfig, data: TrainingData, accel) -> dict:
         "image_spec": info.image_spec.to_dict() if "image" in data.inputs else None,
         "preparation": None if prep is None else prep.describe(),
         "images_as_read": bool(info.metadata.get("images_as_read")),
-        "constituent_names": list(info.layout.constituent_names) if "constituents" in data.inputs else None,
         "densify": ("host" if data.densify_in_pipeline else "device") if "image" in data.inputs else None,
         "accelerator": accel.describe(),
         "versions": environment_versions(),

@@ -30,11 +30,9 @@ def _config(name, description, quantity, n_jets=None):
 class Builder(LeptonImageBuilder):
     """Electrons vs jets: ``electrons.h5`` (:mod:`jettf.io.leptons`), split 60/20/20 per class in file order."""
 
-    VERSION = tfds.core.Version("2.1.0")
+    VERSION = tfds.core.Version("2.0.0")
     RELEASE_NOTES = {"2.0.0": "First release (jettf record format 2.0.0): ECAL image, second image 'hcal', the seven "
-                              "expert features and the mass, per-candidate weights, cells.",
-                     "2.1.0": "Each cell carries its calorimeter: constituents column 'hcal' (0 ECAL cell, 1 HCAL "
-                              "tower)."}
+                              "expert features and the mass, per-candidate weights, cells."}
     BUILDER_CONFIGS = [
         _config("et", "31x31 ECAL and 8x8 HCAL E_T images (004 section 3.3)", "et"),
         _config("energy", "31x31 ECAL and 8x8 HCAL energy images", "e"),

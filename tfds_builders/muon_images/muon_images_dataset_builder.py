@@ -22,13 +22,11 @@ def _config(name, description, n_jets=None):
 class Builder(LeptonImageBuilder):
     """Prompt vs non-prompt muons: ``muons.h5`` (:mod:`jettf.io.leptons`), split 60/20/20 per class in file order."""
 
-    VERSION = tfds.core.Version("2.2.0")
+    VERSION = tfds.core.Version("2.1.0")
     RELEASE_NOTES = {"2.0.0": "First release (jettf record format 2.0.0): 32x32 E_T image, 18 isolation cones, "
                               "per-candidate weights, cells.",
                      "2.1.0": "Cells are the file's ECAL cells and HCAL towers within the cone, each once, no longer "
-                              "the image's non-zero pixels (which share each cell's E_T among the pixels it overlaps).",
-                     "2.2.0": "Each cell carries its calorimeter: constituents column 'hcal' (0 ECAL cell, 1 HCAL "
-                              "tower), read by the PFN and EFN beside the kinematics."}
+                              "the image's non-zero pixels (which share each cell's E_T among the pixels it overlaps)."}
     BUILDER_CONFIGS = [
         _config("image", "32x32 E_T images within delta-R < 0.45 of the muon, <mu> = 50 (004 section 4.3)"),
         _config("quick", "32x32 E_T muon images, 600 candidates per class (--quick, tests)", 600),
