@@ -25,7 +25,8 @@ Choices (004 leaves them open or its sizes do not fit 2 CPU cores; each is recor
   ``cells``: ~107 per muon at <mu> = 50), not the image's pixels: the image shares each cell's E_T among the
   pixels it overlaps (an HCAL tower over ~16); on those fragments the PFN was 0.016 below the CNN, on the cells
   it is level with it (the IRC-safe EFN reads the same either way; benchmarks/README.md, section 004). Their
-  calorimeter (ECAL or HCAL) is not an input: the image that the CNN reads sums the two. The EFN's weights are
+  calorimeter (ECAL or HCAL) is not an input, as it is not the CNN's, whose image sums the two (told it, every
+  one of the three networks gains about 0.009; benchmarks/README.md, section 004). The EFN's weights are
   energy fractions, so the image's total E_T (the isolation energy itself) is given beside them as a global
   feature (as 004 section 4.5.1 does for its normalized EFPs); the PFN sees each cell's E_T. The PFN's per-cell
   inputs are 004's (App. A.1.2): E_T, delta eta, delta phi standardized with the training cells' mean and std
