@@ -455,6 +455,22 @@ def test_muon_study_pfn_reads_standardized_cells(tmp_path):
     assert load_sample(config)[0]["image_et"].shape == (120, 32, 32)
 
 
+def test_study_inputs_other_than_images_and_cells_go_to_f_in_order():
+    """A network spec's per-candidate numbers (sum E_T, cones, any extra observable) reach F as one
+    ``global_features`` block in the spec's order; images and cells keep their own inputs."""
+    from jettf.calo.study import _model_inputs
+
+    rng = np.random.default_rng(0)
+    data = {"image": rng.random((4, 8, 8, 1)), "cells": rng.random((4, 5, 4)), "sum_pt": rng.random((4, 1)),
+            "pairs": rng.random((4, 3))}
+    index = np.array([3, 0])
+    x = _model_inputs({"inputs": ("cells", "pairs", "sum_pt")}, data, index)
+    assert set(x) == {"constituents", "global_features"}
+    np.testing.assert_array_equal(x["constituents"], data["cells"][index])
+    np.testing.assert_array_equal(x["global_features"], np.concatenate([data["pairs"][index], data["sum_pt"][index]], 1))
+    assert set(_model_inputs({"inputs": ("image",)}, data, index)) == {"image"}
+
+
 def test_the_efp_grid_follows_the_profile_unless_given():
     """--profile cpu searches what two cores afford per study, --profile paper 004's grid; explicit fields win."""
     from jettf.calo.study import StudyConfig

@@ -264,7 +264,7 @@ def muon_networks(config: StudyConfig) -> List[dict]:
 def _model_inputs(spec: dict, data: dict, index) -> dict:
     """The Keras input dict of ``spec`` for candidates ``index``."""
     images = [k for k in spec["inputs"] if k in ("ecal", "hcal", "image")]
-    features = [k for k in spec["inputs"] if k in ("hl", "mass", "sum_pt") or k.startswith("cones")]
+    features = [k for k in spec["inputs"] if k not in images and k != "cells"]  # per-candidate numbers, to F
     x = {}
     if images:
         x["image"] = data[images[0]][index]
