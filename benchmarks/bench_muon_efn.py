@@ -15,6 +15,9 @@ and the cells' sum E_T:
   triangle that 004's search picks; IRC safe);
 * ``efn_hardest``: + the hardest cell's E_T and p_T^D = sum z_a^2 (both change when a cell's energy is split
   among neighbours: collinear unsafe);
+* ``efn_learned_pairs``: an EFN with a learned two-point term: F also reads sum_ab z_a z_b Phi2(theta_ab), Phi2
+  an MLP of the cells' distance (16 outputs), over the 128 hardest cells (all of them for most muons; IRC safe
+  but for that cut). Built here (:func:`build_efn_learned_pairs`), not in the zoo: it is not 004's EFN;
 * ``cnn``, ``pfn``: the study's CNN on the image and PFN on the cells, for reference.
 
 The EFPs are :func:`jettf.explain.efp_observables` of all the cells the EFN reads (theta = delta R between
@@ -32,7 +35,8 @@ import time
 
 import numpy as np
 
-ROWS = ("efn", "efn_pairs", "efn_efp3", "efn_hardest", "cnn", "pfn")
+ROWS = ("efn", "efn_pairs", "efn_efp3", "efn_hardest", "efn_learned_pairs", "cnn", "pfn")
+PAIR_CELLS = 128  # the learned two-point term reads the hardest cells (cells are stored hardest first)
 
 
 def cell_batch(cells: np.ndarray):
@@ -60,6 +64,35 @@ def hardest_cell(cells: np.ndarray) -> np.ndarray:
     return np.stack([np.log(et.max(axis=1) + 1e-3), np.log((z ** 2).sum(axis=1) + 1e-12)], axis=1)
 
 
+def build_efn_learned_pairs(n_classes, input_shape=None, n_global_features=0, *, phi_sizes, f_sizes,
+                            pair_sizes=(16, 16), center="origin", class_names=None, metadata=None):
+    """The study's EFN with F also reading sum_ab z_a z_b Phi2(theta_ab) over the ``PAIR_CELLS`` hardest cells
+    (theta = delta R between cells, Phi2 a ReLU MLP of ``pair_sizes``, linear last layer)."""
+    import keras
+    from keras import ops
+
+    from jettf.models.heads import assemble, classifier_head, make_inputs
+    from jettf.models.layers import ConstituentFeatures, WeightedSum
+
+    inputs = make_inputs(input_shape or (None, 4), n_global_features, kind="constituents")
+    z, angles = ConstituentFeatures("efn", center=center, name="efn_inputs")(inputs["constituents"])
+    x = angles
+    for i, units in enumerate(phi_sizes, start=1):
+        x = keras.layers.Dense(int(units), activation="relu", kernel_initializer="glorot_normal", name=f"phi_{i}")(x)
+    latent = WeightedSum(name="energy_weighted_sum")([x, z])
+    zp, ap = z[:, :PAIR_CELLS], angles[:, :PAIR_CELLS]
+    delta = ops.expand_dims(ap, 2) - ops.expand_dims(ap, 1)
+    h = ops.sqrt(ops.sum(delta * delta, axis=-1, keepdims=True) + 1e-12)  # [N, P, P, 1] theta_ab
+    for i, units in enumerate(pair_sizes, start=1):
+        last = i == len(pair_sizes)
+        h = keras.layers.Dense(int(units), activation=None if last else "relu", kernel_initializer="glorot_normal",
+                               name=f"phi2_{i}")(h)
+    pairs = ops.sum(h * ops.expand_dims(ops.expand_dims(zp, 2) * ops.expand_dims(zp, 1), -1), axis=(1, 2))
+    probs = classifier_head([latent, pairs], inputs, n_classes, mlp_units=f_sizes, mlp_prefix="f",
+                            class_names=class_names, metadata=metadata, kernel_initializer="glorot_normal")
+    return assemble(inputs, probs, "efn_learned_pairs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=None, help="where the generated samples are kept (DATA_DIR/004/...)")
@@ -74,6 +107,7 @@ def main() -> None:
         parser.error(f"--rows: unknown {unknown}; expected some of {list(ROWS)}")
     if not 10 <= args.per_class <= args.n:
         parser.error(f"--per-class {args.per_class}: expected 10..{args.n} (--n)")
+    import jettf.models as zoo
     from jettf.calo.study import StudyConfig, _inputs, _split, fit_predict, load_sample, muon_networks
     from jettf.explain import EFPGrid
     from jettf.metrics import auc_difference, paired_auc_bootstrap
@@ -114,7 +148,13 @@ def main() -> None:
               "efn_hardest": ("hardest", "+ hardest cell E_T and p_T^D (collinear unsafe)")}
     specs = {}
     for row in rows:
-        if row in extras:
+        if row == "efn_learned_pairs":
+            if "efn_learned_pairs" not in zoo.available():
+                zoo.register("efn_learned_pairs", build_efn_learned_pairs, input_kind="constituents")
+            spec = dict(efn, key=row, model=row, label=f"EFN + learned sum z_a z_b Phi2(theta_ab) of the "
+                                                        f"{PAIR_CELLS} hardest cells")
+            specs[row] = (spec, efn_seed)
+        elif row in extras:
             key, label = extras[row]
             specs[row] = (dict(efn, key=row, label=f"EFN {label}", inputs=efn["inputs"] + (key,)), efn_seed)
         else:
@@ -127,7 +167,8 @@ def main() -> None:
     boot = paired_auc_bootstrap(y[test], scores, weight[test], n_boot=config.n_boot, seed=config.seed)
 
     print(f"\n{len(y)} muons ({args.per_class} per class of the {args.n}-per-class sample), {len(test)} test; "
-          f"cells per muon: median {int(np.median((cells[..., 0] > 0).sum(axis=1)))}; observables "
+          f"cells per muon: median {int(np.median((cells[..., 0] > 0).sum(axis=1)))}, more than {PAIR_CELLS} for "
+          f"{np.mean((cells[..., 0] > 0).sum(axis=1) > PAIR_CELLS):.1%}; observables "
           f"{observables_seconds:.0f} s\n")
     refs = [r for r in ("cnn", "efn") if r in scores]
     print("| network | AUC (weighted, 95% CI) | " + " | ".join(f"- {r.upper()} (paired)" for r in refs)
