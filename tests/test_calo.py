@@ -467,7 +467,8 @@ def test_study_inputs_other_than_images_and_cells_go_to_f_in_order():
     x = _model_inputs({"inputs": ("cells", "pairs", "sum_pt")}, data, index)
     assert set(x) == {"constituents", "global_features"}
     np.testing.assert_array_equal(x["constituents"], data["cells"][index])
-    np.testing.assert_array_equal(x["global_features"], np.concatenate([data["pairs"][index], data["sum_pt"][index]], 1))
+    expected = np.concatenate([data["pairs"][index], data["sum_pt"][index]], axis=1)
+    np.testing.assert_array_equal(x["global_features"], expected)
     assert set(_model_inputs({"inputs": ("image",)}, data, index)) == {"image"}
 
 
