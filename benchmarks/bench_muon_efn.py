@@ -39,22 +39,13 @@ ROWS = ("efn", "efn_pairs", "efn_efp3", "efn_hardest", "efn_learned_pairs", "cnn
 PAIR_CELLS = 128  # the learned two-point term reads the hardest cells (cells are stored hardest first)
 
 
-def cell_batch(cells: np.ndarray):
-    """A JetBatch of the muon's cells ``[N, M, >= 3]`` (E_T, delta eta, delta phi), the muon at the origin."""
-    from jettf.jets import JetBatch
-
-    et, eta, phi = (cells[..., k].astype(np.float64) for k in range(3))
-    n = len(cells)
-    return JetBatch.from_ptetaphie(et, eta, phi, et * np.cosh(eta), jet_pt=et.sum(axis=1), jet_eta=np.zeros(n),
-                                   jet_phi=np.zeros(n), jet_mass=np.zeros(n))
-
-
 def log_efps(cells: np.ndarray, grid, n_jobs: int) -> np.ndarray:
     """``[N, K]`` log of the IRC-safe EFPs of ``grid`` (kappa 1, normalized) of each muon's cells; a muon with a
     single cell has every EFP 0, floored at 1e-8."""
+    from jettf.calo.study import cells_jet_batch
     from jettf.explain import efp_observables
 
-    return np.log(np.maximum(efp_observables(cell_batch(cells), grid, n_jobs=n_jobs).values, 0.0) + 1e-8)
+    return np.log(np.maximum(efp_observables(cells_jet_batch(cells), grid, n_jobs=n_jobs).values, 0.0) + 1e-8)
 
 
 def hardest_cell(cells: np.ndarray) -> np.ndarray:
@@ -165,10 +156,11 @@ def main() -> None:
             scores[row], records[row] = fit_predict(spec, data, y, weight, train, val, test, config, seed=seed)
         print(f"  {spec['label']}: {records[row]['epochs']} epochs, {records[row]['seconds']} s", flush=True)
     boot = paired_auc_bootstrap(y[test], scores, weight[test], n_boot=config.n_boot, seed=config.seed)
+    counts = (cells[..., 0] > 0).sum(axis=1)
 
     print(f"\n{len(y)} muons ({args.per_class} per class of the {args.n}-per-class sample), {len(test)} test; "
-          f"cells per muon: median {int(np.median((cells[..., 0] > 0).sum(axis=1)))}, more than {PAIR_CELLS} for "
-          f"{np.mean((cells[..., 0] > 0).sum(axis=1) > PAIR_CELLS):.1%}; observables "
+          f"cells per muon: median {int(np.median(counts))}, more than {PAIR_CELLS} for "
+          f"{np.mean(counts > PAIR_CELLS):.1%}; observables "
           f"{observables_seconds:.0f} s\n")
     refs = [r for r in ("cnn", "efn") if r in scores]
     print("| network | AUC (weighted, 95% CI) | " + " | ".join(f"- {r.upper()} (paired)" for r in refs)

@@ -138,23 +138,29 @@ def _say(config: StudyConfig, text: str) -> None:
 
 
 # ============================================================================================== inputs
-def _cells_batch(image, deta: float, dphi: float, offset=None, max_cells: Optional[int] = None):
-    """A JetBatch of the non-zero pixels of ``[N, H, W]`` (pt = E_T, eta / phi relative to the image centre,
-    jet axis at 0) for :func:`jettf.explain.efp_observables`; ``offset`` ``[N, 2]`` shifts the pixel grid;
-    ``max_cells`` keeps the hardest pixels only."""
+def cells_jet_batch(cells):
+    """A JetBatch of cells ``[N, M, >= 3]`` (E_T [GeV], delta eta, delta phi [rad] from the candidate,
+    zero-padded), the candidate at the origin as the jet axis: the input of
+    :func:`jettf.explain.efp_observables` on calorimeter cells or image pixels."""
     from jettf.jets import JetBatch
 
-    image = np.asarray(image, np.float64)
-    n, h, w = image.shape
-    cells = pixel_cells(image, extent=(h * deta / 2, w * dphi / 2), max_cells=max_cells)
-    eta, phi = cells[..., 1].astype(np.float64), cells[..., 2].astype(np.float64)
-    if offset is not None:
-        real = cells[..., 0] > 0
-        eta = np.where(real, eta + offset[:, :1], 0.0)
-        phi = np.where(real, phi + offset[:, 1:], 0.0)
-    pt = cells[..., 0].astype(np.float64)
+    pt, eta, phi = (np.asarray(cells[..., k], np.float64) for k in range(3))
+    n = len(pt)
     return JetBatch.from_ptetaphie(pt, eta, phi, pt * np.cosh(eta), jet_pt=pt.sum(axis=1), jet_eta=np.zeros(n),
                                    jet_phi=np.zeros(n), jet_mass=np.zeros(n))
+
+
+def _cells_batch(image, deta: float, dphi: float, offset=None, max_cells: Optional[int] = None):
+    """:func:`cells_jet_batch` of the non-zero pixels of ``[N, H, W]`` (eta / phi relative to the image
+    centre); ``offset`` ``[N, 2]`` shifts the pixel grid; ``max_cells`` keeps the hardest pixels only."""
+    image = np.asarray(image, np.float64)
+    n, h, w = image.shape
+    cells = pixel_cells(image, extent=(h * deta / 2, w * dphi / 2), max_cells=max_cells).astype(np.float64)
+    if offset is not None:
+        real = cells[..., 0] > 0
+        cells[..., 1] = np.where(real, cells[..., 1] + offset[:, :1], 0.0)
+        cells[..., 2] = np.where(real, cells[..., 2] + offset[:, 1:], 0.0)
+    return cells_jet_batch(cells)
 
 
 def greedy_cones(cones: np.ndarray, y, train, val, weight=None, max_cones: int = 8, tol: float = 1e-3,
