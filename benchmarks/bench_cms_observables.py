@@ -10,7 +10,8 @@ mean delta-R and delta-R^2 within 0.4, the mean delta-R of the whole image, the 
 both within 0.4. Gradient-boosted trees (scikit-learn, early stopping on a tenth of the training events) on
 each view's observables are trained on the jet study's training and validation events and evaluated on its
 test events; where the jet study's predictions are in the work directory, each row also gets the ResNet-15's
-AUC on the same jets and the paired difference CNN - trees.
+AUC on the same jets and the paired difference CNN - trees. A last table gives each observable's AUC alone, per
+channel of the detector view: which jet shape carries a view's power.
 
 A network that does not beat trees on its own view's observables has not learnt the view's spatial detail;
 the gap between views in the trees column is what the channels carry in their jet shapes alone.
@@ -133,6 +134,13 @@ def main() -> None:
     for a, b in (("Tracks", "ECAL"), ("ECAL", "HCAL"), ("Tracks+ECAL", "ECAL+HCAL")):
         d = paired_difference(labels[test], trees_scores[a], trees_scores[b], args.n_boot, args.seed)
         print(f"  {a} - {b}: {d['value']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]")
+    obs, names = views["jet"][0], views["jet"][4]
+    print("\nEach observable alone on the test jets (AUC, or 1 - AUC where the observable is larger for gluons):\n")
+    print("| observable | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for k, observable in enumerate(OBSERVABLES):
+        aucs = [jm.roc_auc(labels[test] == 1, obs[test, i * len(OBSERVABLES) + k]) for i in range(len(names))]
+        print(f"| {observable} | " + " | ".join(f"{max(a, 1 - a):.3f}" for a in aucs) + " |")
     print(f"\nload average at end {os.getloadavg()}")
 
 
