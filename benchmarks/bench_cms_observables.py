@@ -134,12 +134,13 @@ def main() -> None:
     for a, b in (("Tracks", "ECAL"), ("ECAL", "HCAL"), ("Tracks+ECAL", "ECAL+HCAL")):
         d = paired_difference(labels[test], trees_scores[a], trees_scores[b], args.n_boot, args.seed)
         print(f"  {a} - {b}: {d['value']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]")
-    obs, names = views["jet"][0], views["jet"][4]
+    names = views["jet"][4]
+    by_channel = views["jet"][0][test].reshape(len(test), len(names), len(OBSERVABLES))
     print("\nEach observable alone on the test jets (AUC, or 1 - AUC where the observable is larger for gluons):\n")
     print("| observable | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for k, observable in enumerate(OBSERVABLES):
-        aucs = [jm.roc_auc(labels[test] == 1, obs[test, i * len(OBSERVABLES) + k]) for i in range(len(names))]
+        aucs = [jm.roc_auc(labels[test] == 1, by_channel[:, i, k]) for i in range(len(names))]
         print(f"| {observable} | " + " | ".join(f"{max(a, 1 - a):.3f}" for a in aucs) + " |")
     print(f"\nload average at end {os.getloadavg()}")
 
