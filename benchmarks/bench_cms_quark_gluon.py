@@ -124,33 +124,68 @@ def verdict(relation: str, d: dict) -> str:
 
 
 # --------------------------------------------------------------------------- jet study
-def jet_study(args, data_dir: str, sample_dir: Path, work: Path) -> dict:
-    """003 Table 4 through the trainer; returns {row: {figures, predictions}}."""
+def _row_threads(threads: int) -> None:
+    """Pin a row process's TensorFlow to ``threads`` intra- and inter-op threads (before any TF op runs)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def train_jet_row(args, row: str, data_dir: str, sample_dir: Path, work: Path) -> None:
+    """Train one 003 Table 4 row through the trainer and keep its test predictions and times in its run
+    directory (``bench_test_predictions.npz``, ``bench_seconds.json``); a kept row is not trained again."""
     from jettf.training import load_tagger, run_dataset
     from jettf.training.config import resolve
     from jettf.training.trainer import predict, run, training_model
 
+    _, cfg, channels, _, _ = next(r for r in TABLE4 if r[0] == row)
+    run_dir = work / "jets" / slug(row)
+    if (run_dir / "bench_test_predictions.npz").exists():
+        return
+    config = resolve(task="binary", dataset=f"cms_quark_gluon_images/{cfg}", channels=channels,
+                     epochs=args.epochs, data_dir=data_dir, manual_dir=str(sample_dir), n_jets=args.n_events,
+                     n_boot=args.n_boot, seed=args.seed)
+    start, cpu = time.time(), time.process_time()
+    say(f"jet study: {row} (channels {channels}) -> {run_dir}")
+    run(config, run_dir, log=lambda m: None if m.startswith("1/") else say(f"  {row}: {m}"))
+    _, data = run_dataset(run_dir)
+    tagger = load_tagger(run_dir)
+    y, probs = predict(training_model(tagger, data), data.dataset("test", training=False, weighted=False))
+    labels, jet = data.jets("test")
+    np.savez(run_dir / "bench_test_predictions.npz", y=y, score=probs[:, 1], pt=jet[:, 0], m0=jet[:, 3])
+    seconds = {"wall": time.time() - start, "cpu": time.process_time() - cpu}
+    (run_dir / "bench_seconds.json").write_text(json.dumps(seconds))
+
+
+def jet_study(args, data_dir: str, sample_dir: Path, work: Path) -> dict:
+    """003 Table 4 through the trainer, ``args.workers`` rows at a time; returns {row: {figures, predictions}}.
+
+    With several workers each row trains in its own process on ``cores // workers`` TensorFlow threads: two
+    one-thread ResNet-15 fits on 2 cores train more images per second together than one two-thread fit
+    (benchmarks/README.md), and the rows are independent. The costliest rows (most channels) start first.
+    """
+    rows = [r[0] for r in TABLE4 if not args.rows or r[0] in args.rows]
+    todo = sorted((row for row in rows if not (work / "jets" / slug(row) / "bench_test_predictions.npz").exists()),
+                  key=lambda row: -len(next(r for r in TABLE4 if r[0] == row)[2].split(",")))
+    workers = max(1, min(args.workers, len(todo)))
+    if workers == 1:
+        for row in todo:
+            train_jet_row(args, row, data_dir, sample_dir, work)
+    elif todo:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        say(f"jet study: {len(todo)} rows, {workers} at a time, {threads} TensorFlow thread(s) each")
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_row_threads, initargs=(threads,)) as pool:
+            for done in [pool.submit(train_jet_row, args, row, data_dir, sample_dir, work) for row in todo]:
+                done.result()
     out = {}
-    for row, cfg, channels, _, _ in TABLE4:
-        if args.rows and row not in args.rows:
-            continue
+    for row in rows:
         run_dir = work / "jets" / slug(row)
-        cache = run_dir / "bench_test_predictions.npz"
-        config = resolve(task="binary", dataset=f"cms_quark_gluon_images/{cfg}", channels=channels,
-                         epochs=args.epochs, data_dir=data_dir, manual_dir=str(sample_dir), n_jets=args.n_events,
-                         n_boot=args.n_boot, seed=args.seed)
-        start, cpu = time.time(), time.process_time()
-        if not cache.exists():
-            say(f"jet study: {row} (channels {channels}) -> {run_dir}")
-            run(config, run_dir, log=lambda m: None if m.startswith("1/") else say(f"  {m}"))
-            _, data = run_dataset(run_dir)
-            tagger = load_tagger(run_dir)
-            y, probs = predict(training_model(tagger, data), data.dataset("test", training=False, weighted=False))
-            labels, jet = data.jets("test")
-            np.savez(cache, y=y, score=probs[:, 1], pt=jet[:, 0], m0=jet[:, 3])
-            seconds = {"wall": time.time() - start, "cpu": time.process_time() - cpu}
-            (run_dir / "bench_seconds.json").write_text(json.dumps(seconds))
-        with np.load(cache) as f:
+        with np.load(run_dir / "bench_test_predictions.npz") as f:
             pred = {k: f[k] for k in f.files}
         seconds = json.loads((run_dir / "bench_seconds.json").read_text())
         out[row] = {"figures": figures(pred["y"], pred["score"], args.n_boot, args.seed), "pred": pred,
@@ -435,7 +470,8 @@ def main() -> None:
     parser.add_argument("--pileup", type=float, default=20.0, help="pile-up <mu> (003: 18-21; default 20)")
     parser.add_argument("--epochs", type=int, default=10, help="jet-study epochs per model (003: 30)")
     parser.add_argument("--event-epochs", type=int, default=12, help="epochs of C, C-Gen, C-Zero (003: 30)")
-    parser.add_argument("--workers", type=int, default=2, help="generation and build processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes for the generation, the build and the jet rows")
     parser.add_argument("--shard-events", type=int, default=250, help="events per generation shard")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
