@@ -124,10 +124,14 @@ def verdict(relation: str, d: dict) -> str:
 
 
 # --------------------------------------------------------------------------- jet study
-def _row_threads(threads: int) -> None:
-    """Pin a row process's TensorFlow to ``threads`` intra- and inter-op threads (before any TF op runs)."""
+def _init_row_worker(parent_pid: int, main_thread: bool, threads: int) -> None:
+    """A row process: dies with the bench (:func:`jettf.utils.init_worker`), TensorFlow on ``threads`` intra- and
+    inter-op threads (set before any TF op runs)."""
     import tensorflow as tf
 
+    from jettf.utils import init_worker
+
+    init_worker(parent_pid, main_thread)
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
@@ -159,29 +163,41 @@ def train_jet_row(args, row: str, data_dir: str, sample_dir: Path, work: Path) -
 
 
 def jet_study(args, data_dir: str, sample_dir: Path, work: Path) -> dict:
-    """003 Table 4 through the trainer, ``args.workers`` rows at a time; returns {row: {figures, predictions}}.
+    """003 Table 4 through the trainer, ``args.workers`` rows side by side; returns {row: {figures, predictions}}.
 
-    With several workers each row trains in its own process on ``cores // workers`` TensorFlow threads: two
-    one-thread ResNet-15 fits on 2 cores train more images per second together than one two-thread fit
-    (benchmarks/README.md), and the rows are independent. The costliest rows (most channels) start first.
+    The rows are independent: with several workers each row of a wave trains in its own process on
+    ``cores // workers`` TensorFlow threads (two one-thread ResNet-15 fits on 2 cores get through the study
+    faster than one two-thread fit after another; benchmarks/README.md), rows of as many channels side by side
+    so a wave ends together; a last wave of one row trains here, on every core.
     """
+    import multiprocessing
+    import threading
+    from concurrent import futures
+
+    from jettf.utils import stop_pool, worker_call
+
     rows = [r[0] for r in TABLE4 if not args.rows or r[0] in args.rows]
     todo = sorted((row for row in rows if not (work / "jets" / slug(row) / "bench_test_predictions.npz").exists()),
                   key=lambda row: -len(next(r for r in TABLE4 if r[0] == row)[2].split(",")))
-    workers = max(1, min(args.workers, len(todo)))
-    if workers == 1:
-        for row in todo:
-            train_jet_row(args, row, data_dir, sample_dir, work)
-    elif todo:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        say(f"jet study: {len(todo)} rows, {workers} at a time, {threads} TensorFlow thread(s) each")
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_row_threads, initargs=(threads,)) as pool:
-            for done in [pool.submit(train_jet_row, args, row, data_dir, sample_dir, work) for row in todo]:
-                done.result()
+    cores = os.cpu_count() or 1
+    while todo:  # waves of up to --workers rows; a last, smaller wave gets the cores the others leave
+        wave, todo = todo[:max(1, args.workers)], todo[max(1, args.workers):]
+        if len(wave) == 1:
+            train_jet_row(args, wave[0], data_dir, sample_dir, work)
+            continue
+        threads = max(1, cores // len(wave))
+        say(f"jet study: {', '.join(wave)} side by side, {threads} TensorFlow thread(s) each")
+        initargs = (os.getpid(), threading.current_thread() is threading.main_thread(), threads)
+        pool = futures.ProcessPoolExecutor(len(wave), mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_init_row_worker, initargs=initargs)
+        try:
+            for job in [pool.submit(worker_call, train_jet_row, args, row, data_dir, sample_dir, work)
+                        for row in wave]:
+                job.result()
+        except BaseException:  # Ctrl-C, SIGTERM or a row's error: stop the other rows now
+            stop_pool(pool)
+            raise
+        pool.shutdown()
     out = {}
     for row in rows:
         run_dir = work / "jets" / slug(row)
