@@ -8,9 +8,9 @@
    <mu> ``--pileup``), built into ``cms_quark_gluon_images/jet-nN`` and ``gen-nN`` (70/10/20 split per class).
 2. Jet classification (003 Table 4): ResNet-15 through the normal trainer (``jettf.training.run``, the
    ``cms_quark_gluon_images`` preset: Adam 5e-4, batches of 32, per-pixel standardization, flips, the epoch of
-   lowest validation loss) on each channel set (``--channels``), ``--epochs`` epochs; test AUC and 1/FPR at TPR
-   0.7 with 95% bootstrap intervals, and paired bootstrap intervals of the AUC differences behind 003's orderings
-   (the same test jets for every row).
+   lowest validation loss) on each channel set (``--channels``), ``--epochs`` epochs, ``--workers`` rows side by
+   side in processes of their own; test AUC and 1/FPR at TPR 0.7 with 95% bootstrap intervals, and paired
+   bootstrap intervals of the AUC differences behind 003's orderings (the same test jets for every row).
 3. Event classification (003 Tables 3, 6, 7): A, an FCN 128x2 on the two jets' q/g scores (the
    Tracks+ECAL+HCAL jet model on the leading and sub-leading jet views); B, plus both jets' (pt, eta, phi, m);
    both trained on the validation events (jets the jet model never saw; a quarter of them for early stopping).
@@ -142,6 +142,7 @@ def train_jet_row(args, row: str, data_dir: str, sample_dir: Path, work: Path) -
     from jettf.training import load_tagger, run_dataset
     from jettf.training.config import resolve
     from jettf.training.trainer import predict, run, training_model
+    from jettf.utils import atomic_path
 
     _, cfg, channels, _, _ = next(r for r in TABLE4 if r[0] == row)
     run_dir = work / "jets" / slug(row)
@@ -157,9 +158,10 @@ def train_jet_row(args, row: str, data_dir: str, sample_dir: Path, work: Path) -
     tagger = load_tagger(run_dir)
     y, probs = predict(training_model(tagger, data), data.dataset("test", training=False, weighted=False))
     labels, jet = data.jets("test")
-    np.savez(run_dir / "bench_test_predictions.npz", y=y, score=probs[:, 1], pt=jet[:, 0], m0=jet[:, 3])
     seconds = {"wall": time.time() - start, "cpu": time.process_time() - cpu}
     (run_dir / "bench_seconds.json").write_text(json.dumps(seconds))
+    with atomic_path(run_dir / "bench_test_predictions.npz") as tmp:  # last: the mark of a finished row
+        np.savez(tmp, y=y, score=probs[:, 1], pt=jet[:, 0], m0=jet[:, 3])
 
 
 def jet_study(args, data_dir: str, sample_dir: Path, work: Path) -> dict:
