@@ -61,6 +61,7 @@ TABLE4 = [
     ("ECAL", "jet", "ecal", 0.760, 3.28),
     ("HCAL", "jet", "hcal", 0.682, 2.27),
 ]
+TABLE4_ROWS = {r[0]: r for r in TABLE4}
 # 003 Tables 6 and 7.
 TABLE6 = {
     "A": ("A: 2 x q/g score", 0.882, 8.44),
@@ -145,7 +146,7 @@ def train_jet_row(args, row: str, data_dir: str, sample_dir: Path, work: Path) -
     from jettf.training.trainer import predict, run, training_model
     from jettf.utils import atomic_path
 
-    _, cfg, channels, _, _ = next(r for r in TABLE4 if r[0] == row)
+    _, cfg, channels, _, _ = TABLE4_ROWS[row]
     run_dir = work / "jets" / slug(row)
     if (run_dir / "bench_test_predictions.npz").exists():
         return
@@ -158,7 +159,7 @@ def train_jet_row(args, row: str, data_dir: str, sample_dir: Path, work: Path) -
     _, data = run_dataset(run_dir)
     tagger = load_tagger(run_dir)
     y, probs = predict(training_model(tagger, data), data.dataset("test", training=False, weighted=False))
-    labels, jet = data.jets("test")
+    _, jet = data.jets("test")
     seconds = {"wall": time.time() - start, "cpu": time.process_time() - cpu}
     (run_dir / "bench_seconds.json").write_text(json.dumps(seconds))
     with atomic_path(run_dir / "bench_test_predictions.npz") as tmp:  # last: the mark of a finished row
@@ -181,7 +182,7 @@ def jet_study(args, data_dir: str, sample_dir: Path, work: Path) -> dict:
 
     rows = [r[0] for r in TABLE4 if not args.rows or r[0] in args.rows]
     todo = sorted((row for row in rows if not (work / "jets" / slug(row) / "bench_test_predictions.npz").exists()),
-                  key=lambda row: -len(next(r for r in TABLE4 if r[0] == row)[2].split(",")))
+                  key=lambda row: -len(TABLE4_ROWS[row][2].split(",")))
     cores = os.cpu_count() or 1
     while todo:  # waves of up to --workers rows; a last, smaller wave gets the cores the others leave
         wave, todo = todo[:max(1, args.workers)], todo[max(1, args.workers):]
