@@ -141,9 +141,9 @@ def _init_row_worker(parent_pid: int, main_thread: bool, threads: int) -> None:
 def train_jet_row(args, row: str, data_dir: str, sample_dir: Path, work: Path) -> None:
     """Train one 003 Table 4 row through the trainer and keep its test predictions and times in its run
     directory (``bench_test_predictions.npz``, ``bench_seconds.json``); a kept row is not trained again."""
-    from jettf.training import load_tagger, run_dataset
+    from jettf.training import RunDir
     from jettf.training.config import resolve
-    from jettf.training.trainer import predict, run, training_model
+    from jettf.training.trainer import run
     from jettf.utils import atomic_path
 
     _, cfg, channels, _, _ = TABLE4_ROWS[row]
@@ -156,10 +156,8 @@ def train_jet_row(args, row: str, data_dir: str, sample_dir: Path, work: Path) -
     start, cpu = time.time(), time.process_time()
     say(f"jet study: {row} (channels {channels}) -> {run_dir}")
     run(config, run_dir, log=lambda m: None if m.startswith("1/") else say(f"  {row}: {m}"))
-    _, data = run_dataset(run_dir)
-    tagger = load_tagger(run_dir)
-    y, probs = predict(training_model(tagger, data), data.dataset("test", training=False, weighted=False))
-    _, jet = data.jets("test")
+    with np.load(RunDir(run_dir).predictions_path) as f:
+        y, probs, jet = f["y"], f["probs"], f["jet"]
     seconds = {"wall": time.time() - start, "cpu": time.process_time() - cpu}
     (run_dir / "bench_seconds.json").write_text(json.dumps(seconds))
     with atomic_path(run_dir / "bench_test_predictions.npz") as tmp:  # last: the mark of a finished row

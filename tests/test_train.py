@@ -191,6 +191,13 @@ def test_rounds_scheme_with_global_features_reweighting_and_mass_sculpting(data_
     assert test["weighted"]["auc"] == pytest.approx(roc_auc_score(is_top, probs[:, top], sample_weight=weights),
                                                     abs=1e-5)
     assert not np.allclose(weights, weights[0])  # the weights are not all one value: the check is not trivial
+    # test_predictions.npz holds the same jets, probabilities and weights, in the same order.
+    with np.load(RunDir(out).predictions_path) as saved:
+        np.testing.assert_array_equal(saved["y"], data["labels"])
+        np.testing.assert_allclose(saved["probs"], probs, atol=1e-5)
+        np.testing.assert_allclose(saved["weight"], weights, rtol=1e-6)
+        np.testing.assert_allclose(saved["jet"], jet, rtol=1e-6)
+        assert list(saved["classes"]) == metrics["classes"]
 
 
 def test_bad_options_print_one_clear_line(data_dir, tmp_path, capsys):

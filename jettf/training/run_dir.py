@@ -6,6 +6,8 @@ Layout::
       config.json          {"config": the TrainConfig, "resolved": dataset fingerprint, classes, specs, versions}
       state.json           progress (finished folds, seeds, the stage in flight) for --resume
       metrics.json         machine-readable results (written at the end)
+      test_predictions.npz the test jets' labels y, class probabilities probs [N, classes], jet (pt, eta, phi, m)
+                           and, where the metrics are weighted, weight: what paired comparisons of runs need
       report.md, plots/    the human report
       model.keras          the final tagger (its image preparation and statistics inside)
       checkpoints/<stage>/ epoch_<k>.keras + progress.json (which names it), one folder per fold / final stage
@@ -58,6 +60,10 @@ class RunDir:
     @property
     def metrics_path(self) -> Path:
         return self.path / "metrics.json"
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / "test_predictions.npz"
 
     @property
     def model_path(self) -> Path:

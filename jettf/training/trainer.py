@@ -563,6 +563,7 @@ def run(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dic
     weights = data.evaluation_weights("test", labels, jet)
     test_metrics = jm.evaluate_predictions(y, probs, data.class_names, signal_class=config.signal,
                                            n_boot=config.n_boot, seed=config.seed, sample_weight=weights)
+    _write_predictions(run_dir, y, probs, jet, weights, data.class_names)
     if config.task == "binary" and np.any(jet[:, 3] > 0):  # muon candidates carry no mass: nothing to sculpt
         test_metrics["mass_sculpting"] = jm.json_safe(jm.mass_sculpting(y, probs[:, 1], jet[:, 3]))
     speeds = [v for v in result["history"].get("images_per_s", [])[1:]] or result["history"].get("images_per_s", [0])
@@ -598,6 +599,17 @@ def run(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dic
     )
     log(f"wrote {run_dir.metrics_path} and {run_dir.report_path}")
     return metrics
+
+
+def _write_predictions(run_dir: RunDir, y, probs, jet, weights, class_names) -> None:
+    """The test predictions (``RunDir.predictions_path``), for comparisons that pair two runs' jets."""
+    from jettf.utils import atomic_path
+
+    arrays = dict(y=np.asarray(y), probs=np.asarray(probs), jet=np.asarray(jet), classes=np.asarray(class_names))
+    if weights is not None:
+        arrays["weight"] = np.asarray(weights)
+    with atomic_path(run_dir.predictions_path) as tmp:
+        np.savez(tmp, **arrays)
 
 
 def run_seeds(config: TrainConfig, run_dir, log: Callable[[str], None] = print) -> dict:
