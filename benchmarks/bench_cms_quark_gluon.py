@@ -29,11 +29,11 @@ Tracks+ECAL > ECAL+HCAL not significantly); the image event classifiers need mor
     python benchmarks/bench_cms_quark_gluon.py --n-events 6000 --rows Tracks+ECAL+HCAL --event-models C,C-Gen \
         --work runs/bench_cms_6000
 
-Every jet ordering holds (the strict ones significantly) at 12,000 events per class (63-64 minutes from scratch on
-2 cores, generation and build 15 of them; at 6,000 ECAL > HCAL is level: the crystal-level ECAL view needs the
-training jets):
+Every jet ordering holds (the strict ones significantly) at 12,000 events per class, in 55 minutes from scratch on
+2 cores with 8 jet epochs (generation and build 16 of them; 63-64 minutes with 10; at 6,000 ECAL > HCAL is level:
+the crystal-level ECAL view needs the training jets):
 
-    python benchmarks/bench_cms_quark_gluon.py --n-events 12000 --skip-events --work runs/bench_cms_12000
+    python benchmarks/bench_cms_quark_gluon.py --n-events 12000 --epochs 8 --skip-events --work runs/bench_cms_12000
 
 Everything resumes: the sample from its shards, the datasets and jet runs from disk, each event model from its
 result file. Prints markdown tables and writes ``WORK/results.json``; the average images per class and channel
