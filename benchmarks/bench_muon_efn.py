@@ -1,6 +1,7 @@
 """What the EFN of 004 Table 4.1 misses on our muons: the study's EFN beside the same EFN given more.
 
     python benchmarks/bench_muon_efn.py [--data-dir DIR] [--n 46000] [--per-class 12000] [--rows efn,...]
+        [--cell-positions centre|smeared] [--smear-seed 0]
 
 On the ``bench_calo.py`` muon sample (generated once, then reused) the EFN sits 0.018 below the CNN and the PFN,
 which keeps 004's orderings EFN ~ CNN and PFN ~ EFN from holding. Every row here is trained with the study's
@@ -18,7 +19,16 @@ and the cells' sum E_T:
 * ``efn_learned_pairs``: an EFN with a learned two-point term: F also reads sum_ab z_a z_b Phi2(theta_ab), Phi2
   an MLP of the cells' distance (16 outputs), over the 128 hardest cells (all of them for most muons; IRC safe
   but for that cut). Built here (:func:`build_efn_learned_pairs`), not in the zoo: it is not 004's EFN;
-* ``cnn``, ``pfn``: the study's CNN on the image and PFN on the cells, for reference.
+* ``cnn``, ``pfn``: the study's CNN on the image and PFN on the cells, for reference;
+* ``cone_1``, ``cones_greedy``: the study's dense networks on the best single isolation cone and on the greedy
+  best set (:func:`jettf.calo.study.greedy_cones` on this draw).
+
+``--cell-positions smeared`` asks whether Delphes' tower placement explains why 004's networks gain more over the
+cones than ours: Delphes' ``Calorimeter`` module (``SmearTowerCenter``, on by default) puts a tower's whole energy
+at one point drawn uniformly inside the tower, where the sample keeps each cell at its centre and the image shares
+a cell's E_T among the pixels it overlaps. :func:`smear_cell_positions` moves every stored cell (seeded) to such a
+point, drops the cells it moves out of the cone, and rebuilds the image (each cell's E_T in the one pixel its point
+falls in), the cones and sum E_T from them; every row then reads these inputs.
 
 The EFPs are :func:`jettf.explain.efp_observables` of all the cells the EFN reads (theta = delta R between
 cells), as logs. Prints a table of AUCs (weighted, 95% bootstrap intervals) with paired differences to the CNN
@@ -35,7 +45,7 @@ import time
 
 import numpy as np
 
-ROWS = ("efn", "efn_pairs", "efn_efp3", "efn_hardest", "efn_learned_pairs", "cnn", "pfn")
+ROWS = ("efn", "efn_pairs", "efn_efp3", "efn_hardest", "efn_learned_pairs", "cnn", "pfn", "cone_1", "cones_greedy")
 PAIR_CELLS = 128  # the learned two-point term reads the hardest cells (cells are stored hardest first)
 
 
@@ -53,6 +63,40 @@ def hardest_cell(cells: np.ndarray) -> np.ndarray:
     et = cells[..., 0].astype(np.float64)
     z = et / np.maximum(et.sum(axis=1, keepdims=True), 1e-12)
     return np.stack([np.log(et.max(axis=1) + 1e-3), np.log((z ** 2).sum(axis=1) + 1e-12)], axis=1)
+
+
+def smear_cell_positions(cells: np.ndarray, muon_pt: np.ndarray, seed: int) -> dict:
+    """The muons' inputs with each cell at a uniform random point inside its own area (Delphes' SmearTowerCenter).
+
+    ``cells``: the sample's ``[N, M, 5]`` (E_T, delta eta, delta phi, E, hcal) at the cell centres. Returns the
+    study's muon inputs (``image`` ``[N, P, P, 1]``, ``cones``, ``cells`` ``[N, M, 4]`` hardest first, ``sum_pt``)
+    rebuilt from the moved cells: a cell now at delta-R >= the cone is dropped, the rest put their whole E_T in
+    the pixel their point falls in."""
+    from jettf.calo.cards import MUONS
+    from jettf.calo.images import pixel_delta_r
+    from jettf.detector import get_card
+    from jettf.features.calorimeter import isolation_cones
+
+    detector = get_card(MUONS.detector)
+    moved = np.array(cells, dtype=np.float64)
+    hcal = moved[..., 4] > 0.5
+    rng = np.random.default_rng(seed)
+    for column, ecal_size, hcal_size in ((1, detector.ecal.deta, detector.hcal.deta),
+                                         (2, detector.ecal.dphi, detector.hcal.dphi)):
+        moved[..., column] += (rng.random(hcal.shape) - 0.5) * np.where(hcal, hcal_size, ecal_size)
+    inside = (moved[..., 0] > 0) & (np.hypot(moved[..., 1], moved[..., 2]) < MUONS.cone)
+    moved[~inside] = 0.0
+    n, m, _ = moved.shape
+    pixel = [np.floor((moved[..., c] + MUONS.cone) / MUONS.pixel_size).astype(np.int64) for c in (1, 2)]
+    ok = inside & (pixel[0] >= 0) & (pixel[0] < MUONS.pixels) & (pixel[1] >= 0) & (pixel[1] < MUONS.pixels)
+    muon = np.broadcast_to(np.arange(n)[:, None], (n, m))
+    flat = (muon[ok] * MUONS.pixels + pixel[0][ok]) * MUONS.pixels + pixel[1][ok]
+    image = np.bincount(flat, weights=moved[..., 0][ok], minlength=n * MUONS.pixels ** 2)
+    image = image.reshape(n, MUONS.pixels, MUONS.pixels) * (pixel_delta_r(MUONS.pixels, MUONS.cone) < MUONS.cone)
+    moved = np.take_along_axis(moved, np.argsort(-moved[..., 0], axis=1, kind="stable")[..., None], axis=1)
+    return {"image": image[..., None].astype(np.float32),
+            "cones": isolation_cones(image, muon_pt, cone=MUONS.cone).astype(np.float32),
+            "cells": moved[..., :4].astype(np.float32), "sum_pt": image.sum(axis=(1, 2))[:, None].astype(np.float32)}
 
 
 def build_efn_learned_pairs(n_classes, input_shape=None, n_global_features=0, *, phi_sizes, f_sizes,
@@ -91,6 +135,10 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=12000, help="muons per class drawn for these runs")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, some of {','.join(ROWS)}")
     parser.add_argument("--workers", type=int, default=2, help="processes generating the sample and the EFPs")
+    parser.add_argument("--cell-positions", choices=("centre", "smeared"), default="centre",
+                        help="the sample's cells at their centres, or each moved to a random point inside itself "
+                             "(Delphes' SmearTowerCenter; module docstring)")
+    parser.add_argument("--smear-seed", type=int, default=0, help="seed of the smeared cell positions")
     args = parser.parse_args()
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = sorted(set(rows) - set(ROWS))
@@ -99,7 +147,7 @@ def main() -> None:
     if not 10 <= args.per_class <= args.n:
         parser.error(f"--per-class {args.per_class}: expected 10..{args.n} (--n)")
     import jettf.models as zoo
-    from jettf.calo.study import StudyConfig, _inputs, _split, fit_predict, load_sample, muon_networks
+    from jettf.calo.study import StudyConfig, _inputs, _split, fit_predict, greedy_cones, load_sample, muon_networks
     from jettf.explain import EFPGrid
     from jettf.metrics import auc_difference, paired_auc_bootstrap
     from jettf.training.trainer import quiet_retracing
@@ -115,9 +163,16 @@ def main() -> None:
         rng = np.random.default_rng(config.seed)
         keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), args.per_class, replace=False)
                                        for c in (0, 1)]))
-    data = {k: v[keep] for k, v in _inputs(config, sample).items()}
+    if args.cell_positions == "smeared":
+        data = smear_cell_positions(sample["cells"][keep], sample["pt"][keep], seed=args.smear_seed)
+        data["cells"] = data["cells"][:, :config.max_cells]
+    else:
+        data = {k: v[keep] for k, v in _inputs(config, sample).items()}
     y, weight = labels[keep], sample["weight"][keep].astype(np.float64)
     train, val, test = _split(y, config.seed)
+    if {"cone_1", "cones_greedy"} & set(rows):
+        steps = greedy_cones(data["cones"], y, train, val, weight, seed=config.seed)
+        data["cones_1"], data["cones_greedy"] = (data["cones"][:, steps[k]["cones"]] for k in (0, -1))
 
     start = time.perf_counter()
     cells = data["cells"]
@@ -158,13 +213,14 @@ def main() -> None:
     boot = paired_auc_bootstrap(y[test], scores, weight[test], n_boot=config.n_boot, seed=config.seed)
     counts = (cells[..., 0] > 0).sum(axis=1)
 
-    print(f"\n{len(y)} muons ({args.per_class} per class of the {args.n}-per-class sample), {len(test)} test; "
+    print(f"\n{len(y)} muons ({args.per_class} per class of the {args.n}-per-class sample), cells at their "
+          f"{args.cell_positions} positions, {len(test)} test; "
           f"cells per muon: median {int(np.median(counts))}, more than {PAIR_CELLS} for "
           f"{np.mean(counts > PAIR_CELLS):.1%}; observables "
           f"{observables_seconds:.0f} s\n")
     refs = [r for r in ("cnn", "efn") if r in scores]
-    print("| network | AUC (weighted, 95% CI) | " + " | ".join(f"- {r.upper()} (paired)" for r in refs)
-          + " | epochs | best val loss | s |")
+    print("| " + " | ".join(["network", "AUC (weighted, 95% CI)", *(f"- {r.upper()} (paired)" for r in refs),
+                            "epochs", "best val loss", "s"]) + " |")
     print("|---|---|" + "---|" * len(refs) + "---:|---:|---:|")
     for row, (spec, _) in specs.items():
         b = boot[row]
@@ -173,8 +229,8 @@ def main() -> None:
             d = auc_difference(b, boot[ref]) if ref != row else None
             diffs.append("" if d is None else f"{d['delta']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]")
         r = records[row]
-        print(f"| {spec['label']} | {b['auc']:.4f} [{b['low']:.4f}, {b['high']:.4f}] | " + " | ".join(diffs)
-              + f" | {r['epochs']} | {r['best_val_loss']:.4f} | {r['seconds']:.0f} |")
+        print("| " + " | ".join([spec["label"], f"{b['auc']:.4f} [{b['low']:.4f}, {b['high']:.4f}]", *diffs,
+                                str(r["epochs"]), f"{r['best_val_loss']:.4f}", f"{r['seconds']:.0f}"]) + " |")
     print(f"\nload average at end {os.getloadavg()}")
 
 
