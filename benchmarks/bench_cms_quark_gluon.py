@@ -24,7 +24,7 @@
 Sizes: at the defaults (3,000 events per class) every jet ordering points 003's way (Tracks > ECAL and
 Tracks+ECAL > ECAL+HCAL not significantly); the image event classifiers need more events (C is 0.023 below B at
 3,000 per class and level with it at 6,000), so the event orderings are run with the one jet model A and B need
-(about 67 minutes on an idle machine; benchmarks/README.md):
+(about 69 minutes on an idle machine; benchmarks/README.md):
 
     python benchmarks/bench_cms_quark_gluon.py --n-events 6000 --rows Tracks+ECAL+HCAL --event-models C,C-Gen \
         --work runs/bench_cms_6000
